@@ -1,0 +1,529 @@
+//! Cameras as GStreamer pipelines, supervised: a live camera that fails or goes quiet is torn down and
+//! started again with exponential backoff, and never affects any other camera.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::queue::{FrameSender, QueuePolicy};
+use super::{Error, Frame, FrameMeta, Pixels, Result};
+use crate::stop::Stop;
+
+/// What kind of source a camera is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A video file, processed frame by frame (no drops) unless `realtime`.
+    File,
+    /// An IP camera over RTSP.
+    Rtsp,
+    /// A V4L2 device through GStreamer.
+    V4l2,
+    /// GStreamer's `videotestsrc`.
+    Test,
+    /// A USB camera read directly with nokhwa.
+    Usb,
+}
+
+impl SourceKind {
+    /// Live sources drop old frames and reconnect; files block and end.
+    pub fn is_live(self) -> bool {
+        !matches!(self, SourceKind::File)
+    }
+
+    fn builtin_template(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            SourceKind::File => Some(("pipelines/file.gst", include_str!("../../pipelines/file.gst"))),
+            SourceKind::Rtsp => Some(("pipelines/rtsp.gst", include_str!("../../pipelines/rtsp.gst"))),
+            SourceKind::V4l2 => Some(("pipelines/v4l2.gst", include_str!("../../pipelines/v4l2.gst"))),
+            SourceKind::Test => Some(("pipelines/test.gst", include_str!("../../pipelines/test.gst"))),
+            SourceKind::Usb => None,
+        }
+    }
+}
+
+/// Everything needed to open one camera.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: String,
+    pub kind: SourceKind,
+    /// File path, RTSP URL, device path or USB index, depending on `kind`.
+    pub uri: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<u32>,
+    /// A launch-description template that replaces the built-in one.
+    pub template: Option<PathBuf>,
+    /// Files only: pace frames at the file's own rate, dropping when behind, like a live camera.
+    pub realtime: bool,
+    /// How long a live camera may take to deliver its first frame, and then may go quiet, before it is
+    /// restarted.
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    /// Longest wait between reconnection attempts.
+    pub reconnect_max: Duration,
+}
+
+impl SourceSpec {
+    pub fn new(name: impl Into<String>, kind: SourceKind, uri: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            uri: uri.into(),
+            width: None,
+            height: None,
+            fps: None,
+            template: None,
+            realtime: false,
+            connect_timeout: Duration::from_secs(20),
+            stall_timeout: Duration::from_secs(10),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+
+    /// How frames queue up for this source.
+    pub fn queue_policy(&self) -> QueuePolicy {
+        if self.kind.is_live() || self.realtime { QueuePolicy::DropOldest } else { QueuePolicy::Block }
+    }
+
+    /// Reconnect after errors and end-of-stream?
+    fn reconnects(&self) -> bool {
+        self.kind.is_live()
+    }
+
+    /// The launch description with every placeholder filled.
+    pub fn launch_description(&self) -> Result<String> {
+        let (template_name, template) = match &self.template {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::BadPipeline {
+                    camera: self.name.clone(),
+                    description: path.display().to_string(),
+                    message: format!("cannot read pipeline template: {e}"),
+                })?;
+                (path.display().to_string(), text)
+            }
+            None => {
+                let (name, text) = self.kind.builtin_template().ok_or_else(|| Error::BadPipeline {
+                    camera: self.name.clone(),
+                    description: String::new(),
+                    message: "USB cameras are read with nokhwa, not a GStreamer pipeline (use kind = \"v4l2\" for GStreamer)".into(),
+                })?;
+                (name.to_string(), text.to_string())
+            }
+        };
+        if !template.contains("name=frames") {
+            return Err(Error::NoAppsink { camera: self.name.clone(), template: template_name });
+        }
+        let uri = match self.kind {
+            SourceKind::File => file_uri(Path::new(&self.uri), &self.name)?,
+            _ => self.uri.clone(),
+        };
+        let size = match (self.width, self.height) {
+            (Some(w), Some(h)) => format!(",width={w},height={h}"),
+            _ => String::new(),
+        };
+        let rate = self.fps.map(|f| format!(",framerate={f}/1")).unwrap_or_default();
+        let mut out = template.trim().to_string();
+        let fills: [(&str, Option<String>); 6] = [
+            ("uri", Some(uri)),
+            ("size", Some(size)),
+            ("rate", Some(rate)),
+            ("width", self.width.map(|v| v.to_string())),
+            ("height", self.height.map(|v| v.to_string())),
+            ("fps", self.fps.map(|v| v.to_string())),
+        ];
+        for (key, value) in fills {
+            let placeholder = format!("{{{key}}}");
+            if out.contains(&placeholder) {
+                let value = value.ok_or_else(|| Error::MissingPlaceholder {
+                    camera: self.name.clone(),
+                    placeholder: key.to_string(),
+                })?;
+                out = out.replace(&placeholder, &value);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn file_uri(path: &Path, camera: &str) -> Result<String> {
+    if !path.is_file() {
+        return Err(Error::FileNotFound { path: path.to_path_buf() });
+    }
+    let abs = std::fs::canonicalize(path).map_err(|e| Error::Stream {
+        camera: camera.to_string(),
+        message: format!("{}: {e}", path.display()),
+    })?;
+    gst::glib::filename_to_uri(&abs, None)
+        .map(|u| u.to_string())
+        .map_err(|e| Error::Stream { camera: camera.to_string(), message: format!("{}: {e}", path.display()) })
+}
+
+/// What a camera is doing now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraState {
+    Starting,
+    Running,
+    /// Waiting to reconnect after the error in `CameraStatus::last_error`.
+    Reconnecting,
+    /// The source ended normally (a file reached its end, or a stop was requested).
+    Ended,
+    /// The source failed and will not be retried (files).
+    Failed,
+}
+
+/// Live counters and state of one camera, shared with the rest of the process.
+#[derive(Debug)]
+pub struct CameraStatus {
+    pub name: String,
+    pub frames: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// Length of the stream in milliseconds when the source knows it (files), else 0.
+    pub duration_ms: AtomicU64,
+    state: Mutex<CameraState>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl CameraStatus {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            frames: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            duration_ms: AtomicU64::new(0),
+            state: Mutex::new(CameraState::Starting),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub fn state(&self) -> CameraState {
+        self.state.lock().map(|s| s.clone()).unwrap_or(CameraState::Failed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub(crate) fn set_state(&self, state: CameraState) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
+        }
+    }
+
+    pub(crate) fn set_error(&self, error: &str) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(error.to_string());
+        }
+    }
+}
+
+/// A running camera.
+pub struct CameraHandle {
+    pub status: Arc<CameraStatus>,
+    thread: JoinHandle<Result<()>>,
+}
+
+impl CameraHandle {
+    /// Waits for the camera's thread: `Err` if the source failed for good.
+    pub fn join(self) -> Result<()> {
+        self.thread.join().unwrap_or_else(|_| {
+            Err(Error::Stream { camera: self.status.name.clone(), message: "capture thread panicked".into() })
+        })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Starts a camera on its own supervisor thread, pushing frames into `tx` until it ends or `stop` is set.
+pub fn spawn(spec: SourceSpec, camera_index: usize, tx: FrameSender, stop: Stop) -> Result<CameraHandle> {
+    super::init()?;
+    let status = Arc::new(CameraStatus::new(&spec.name));
+    let thread_status = status.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("cam-{}", spec.name))
+        .spawn(move || {
+            let result = if spec.kind == SourceKind::Usb {
+                super::usb::supervise(&spec, camera_index, &tx, &stop, &thread_status)
+            } else {
+                supervise(&spec, camera_index, &tx, &stop, &thread_status)
+            };
+            match &result {
+                Ok(()) => thread_status.set_state(CameraState::Ended),
+                Err(e) => {
+                    thread_status.set_error(&e.to_string());
+                    thread_status.set_state(CameraState::Failed);
+                }
+            }
+            result
+        })
+        .map_err(|e| Error::Stream { camera: status.name.clone(), message: format!("cannot start thread: {e}") })?;
+    Ok(CameraHandle { status, thread })
+}
+
+/// Why one pipeline run ended.
+enum Ended {
+    Eos,
+    Stopped,
+}
+
+/// Runs `attempt` until the source ends, retrying live sources with exponential backoff.
+/// `attempt` returns how many frames it delivered along with its outcome.
+pub(super) fn retry_with_backoff(
+    spec: &SourceSpec,
+    stop: &Stop,
+    status: &CameraStatus,
+    mut attempt: impl FnMut() -> (u64, Result<bool>),
+) -> Result<()> {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if stop.requested() {
+            return Ok(());
+        }
+        status.set_state(CameraState::Starting);
+        let (delivered, outcome) = attempt();
+        if delivered > 0 {
+            backoff = FIRST_BACKOFF;
+        }
+        match outcome {
+            Ok(true) => return Ok(()), // stopped on request
+            Ok(false) if !spec.reconnects() => return Ok(()), // a file reached its end
+            Ok(false) => {
+                tracing::warn!(camera = %spec.name, "stream ended; reconnecting in {:.1} s", backoff.as_secs_f32());
+                status.set_error("stream ended");
+            }
+            Err(e) if !spec.reconnects() => return Err(e),
+            Err(e) => {
+                tracing::warn!(camera = %spec.name, "{e}; reconnecting in {:.1} s", backoff.as_secs_f32());
+                status.set_error(&e.to_string());
+            }
+        }
+        status.set_state(CameraState::Reconnecting);
+        if stop.sleep(backoff) {
+            return Ok(());
+        }
+        status.reconnects.fetch_add(1, Ordering::Relaxed);
+        backoff = (backoff * 2).min(spec.reconnect_max);
+    }
+}
+
+fn supervise(spec: &SourceSpec, camera_index: usize, tx: &FrameSender, stop: &Stop, status: &Arc<CameraStatus>) -> Result<()> {
+    let description = spec.launch_description()?;
+    tracing::debug!(camera = %spec.name, %description, "pipeline");
+    retry_with_backoff(spec, stop, status, || {
+        let before = status.frames.load(Ordering::Relaxed);
+        let outcome = run_once(spec, &description, camera_index, tx, stop, status);
+        let delivered = status.frames.load(Ordering::Relaxed) - before;
+        (delivered, outcome.map(|e| matches!(e, Ended::Stopped)))
+    })
+}
+
+/// Caps seen last, so the video layout is parsed once per caps change rather than once per frame.
+struct Layout {
+    caps: gst::Caps,
+    width: u32,
+    height: u32,
+    stride: usize,
+    fps: Option<f64>,
+}
+
+fn frame_from_sample(sample: &gst::Sample, layout: &mut Option<Layout>) -> std::result::Result<(gst::Buffer, (u32, u32, usize, Option<f64>)), String> {
+    let caps = sample.caps().ok_or("sample without caps")?;
+    if layout.as_ref().is_none_or(|l| l.caps.as_ref() != caps) {
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("unusable caps {caps}: {e}"))?;
+        if info.format() != gst_video::VideoFormat::Rgb {
+            return Err(format!("pipeline must deliver RGB, got {:?}", info.format()));
+        }
+        let fps = info.fps();
+        *layout = Some(Layout {
+            caps: caps.to_owned(),
+            width: info.width(),
+            height: info.height(),
+            stride: info.stride()[0] as usize,
+            fps: (fps.numer() > 0 && fps.denom() > 0).then(|| fps.numer() as f64 / fps.denom() as f64),
+        });
+    }
+    let l = layout.as_ref().expect("layout set above");
+    let buffer = sample.buffer_owned().ok_or("sample without buffer")?;
+    Ok((buffer, (l.width, l.height, l.stride, l.fps)))
+}
+
+fn run_once(
+    spec: &SourceSpec,
+    description: &str,
+    camera_index: usize,
+    tx: &FrameSender,
+    stop: &Stop,
+    status: &Arc<CameraStatus>,
+) -> Result<Ended> {
+    let camera = spec.name.clone();
+    let bad_pipeline = |message: String| Error::BadPipeline {
+        camera: camera.clone(),
+        description: description.to_string(),
+        message,
+    };
+    let element = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
+        .map_err(|e| bad_pipeline(e.to_string()))?;
+    let pipeline = element
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| bad_pipeline("the description must be a pipeline of several elements".into()))?;
+    let appsink = pipeline
+        .by_name("frames")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| bad_pipeline("`frames` must be an appsink".into()))?;
+
+    let live_drop = spec.queue_policy() == QueuePolicy::DropOldest;
+    appsink.set_property("sync", spec.realtime && !spec.kind.is_live());
+    appsink.set_max_buffers(if live_drop { 1 } else { 2 });
+    appsink.set_drop(live_drop);
+
+    let sink_tx = tx.clone();
+    let sink_status = status.clone();
+    let sink_stop = stop.clone();
+    let mut layout: Option<Layout> = None;
+    let copies = Arc::new(AtomicU64::new(0));
+    let sink_copies = copies.clone();
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                if sink_stop.requested() {
+                    return Err(gst::FlowError::Eos);
+                }
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let (mut buffer, (width, height, stride, fps)) = frame_from_sample(&sample, &mut layout).map_err(|msg| {
+                    gst::element_error!(sink, gst::StreamError::Format, ("{}", msg));
+                    gst::FlowError::Error
+                })?;
+                let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+                drop(sample); // our reference is now the only one: the buffer can be written in place
+                if !buffer.is_writable() {
+                    sink_copies.fetch_add(1, Ordering::Relaxed);
+                    buffer.make_mut();
+                }
+                let mapped = buffer.into_mapped_buffer_writable().map_err(|_| gst::FlowError::Error)?;
+                if mapped.len() < stride * height as usize {
+                    return Err(gst::FlowError::Error);
+                }
+                let seq = sink_status.frames.fetch_add(1, Ordering::Relaxed);
+                let meta = FrameMeta { camera: camera_index, seq, pts, captured_at: SystemTime::now(), fps };
+                let frame = Frame { pixels: Pixels::Gst(mapped), width, height, stride, meta };
+                sink_tx.push(frame).map_err(|_| gst::FlowError::Eos)?;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let result = (|| {
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason is on the bus.
+            if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    return Err(stream_error(&camera, err));
+                }
+            }
+            return Err(Error::Stream { camera: camera.clone(), message: "pipeline refused to start".into() });
+        }
+        status.set_state(CameraState::Running);
+        let started = Instant::now();
+        let mut last_count = status.frames.load(Ordering::Relaxed);
+        let mut last_progress = Instant::now();
+        let mut got_any = false;
+        loop {
+            if stop.requested() {
+                return Ok(Ended::Stopped);
+            }
+            let msg = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(100),
+                &[gst::MessageType::Error, gst::MessageType::Eos],
+            );
+            if let Some(msg) = msg {
+                match msg.view() {
+                    gst::MessageView::Eos(..) => return Ok(Ended::Eos),
+                    gst::MessageView::Error(err) => return Err(stream_error(&camera, err)),
+                    _ => {}
+                }
+            }
+            let count = status.frames.load(Ordering::Relaxed);
+            if count != last_count {
+                last_count = count;
+                last_progress = Instant::now();
+                if !got_any {
+                    if let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
+                        status.duration_ms.store(d.mseconds(), Ordering::Relaxed);
+                    }
+                }
+                got_any = true;
+            } else if spec.kind.is_live() {
+                let (limit, since) = if got_any {
+                    (spec.stall_timeout, last_progress)
+                } else {
+                    (spec.connect_timeout, started)
+                };
+                if since.elapsed() > limit {
+                    return Err(Error::Stalled { camera: camera.clone(), seconds: limit.as_secs() });
+                }
+            }
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    let copied = copies.load(Ordering::Relaxed);
+    if copied > 0 {
+        tracing::debug!(camera = %spec.name, copied, "frames copied because their buffer was shared");
+    }
+    result
+}
+
+fn stream_error(camera: &str, err: &gst::message::Error) -> Error {
+    let from = err.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+    let mut message = format!("{} (from {from})", err.error());
+    if let Some(debug) = err.debug() {
+        let debug = debug.to_string();
+        let first = debug.lines().last().unwrap_or(&debug);
+        message.push_str(&format!(": {first}"));
+    }
+    Error::Stream { camera: camera.to_string(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled() {
+        let mut spec = SourceSpec::new("cam", SourceKind::Test, "");
+        spec.width = Some(320);
+        spec.height = Some(240);
+        spec.fps = Some(5);
+        let d = spec.launch_description().unwrap();
+        assert!(d.contains("video/x-raw,width=320,height=240,framerate=5/1"), "{d}");
+        assert!(!d.contains('{'));
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let spec = SourceSpec::new("cam", SourceKind::File, "/nonexistent/video.mp4");
+        let err = spec.launch_description().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/video.mp4"), "{err}");
+    }
+
+    #[test]
+    fn a_template_placeholder_without_value_names_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gst");
+        std::fs::write(&path, "videotestsrc ! video/x-raw,width={width} ! appsink name=frames").unwrap();
+        let mut spec = SourceSpec::new("door", SourceKind::Test, "");
+        spec.template = Some(path);
+        let err = spec.launch_description().unwrap_err().to_string();
+        assert!(err.contains("door") && err.contains("width"), "{err}");
+    }
+}

@@ -1,0 +1,371 @@
+//! The configuration file: `RawConfig` is exactly what TOML says (unknown keys are errors), `Config` is the
+//! validated form the rest of iobox uses. Relative paths are taken relative to the config file's folder
+//! (for the embedded default: relative to the iobox checkout or `$IOBOX_HOME`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::anonymize::{BlurConfig, BlurMethod};
+use crate::capture::{SourceKind, SourceSpec};
+use crate::infer::ModelKind;
+use crate::infer::face::FaceConfig;
+
+/// The configuration `iobox run` uses when none is given: the bundled sample clip, the bundled models and
+/// a SQLite file in the working directory.
+pub const DEFAULT_CONFIG: &str = include_str!("../iobox.default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: {field}: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub models: RawModels,
+    #[serde(default)]
+    pub runtime: RawRuntime,
+    #[serde(default)]
+    pub face: RawFace,
+    #[serde(default)]
+    pub blur: RawBlur,
+    #[serde(default)]
+    pub output: RawOutput,
+    #[serde(default)]
+    pub camera: Vec<RawCamera>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawModels {
+    pub dir: Option<PathBuf>,
+    pub face: Option<PathBuf>,
+    pub pose: Option<PathBuf>,
+    pub emotion: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    pub onnxruntime: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub intra_threads: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFace {
+    pub input_size: Option<u32>,
+    pub min_score: Option<f32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlur {
+    pub method: Option<BlurMethod>,
+    pub margin: Option<f32>,
+    pub hold_frames: Option<u32>,
+    pub strength: Option<f32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub record: Option<String>,
+    pub snapshot: Option<String>,
+    pub snapshot_every_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCamera {
+    pub name: String,
+    pub kind: SourceKind,
+    #[serde(default)]
+    pub uri: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<u32>,
+    pub pipeline: Option<PathBuf>,
+    #[serde(default)]
+    pub realtime: bool,
+    pub queue: Option<usize>,
+    pub connect_timeout_s: Option<f64>,
+    pub stall_timeout_s: Option<f64>,
+    pub reconnect_max_s: Option<f64>,
+}
+
+/// A camera as the appliance runs it.
+#[derive(Debug, Clone)]
+pub struct CameraConfig {
+    pub source: SourceSpec,
+    pub queue_depth: usize,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from (a file, or "embedded default").
+    pub origin: String,
+    pub store_path: PathBuf,
+    pub models_dir: Option<PathBuf>,
+    pub model_overrides: Vec<(ModelKind, PathBuf)>,
+    pub onnxruntime: Option<PathBuf>,
+    pub workers: usize,
+    pub intra_threads: usize,
+    pub face: FaceConfig,
+    pub blur: BlurConfig,
+    /// Recording path template with `{camera}`.
+    pub record: Option<String>,
+    pub snapshot: Option<String>,
+    pub snapshot_every: Duration,
+    pub cameras: Vec<CameraConfig>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Read { path: path.to_path_buf(), message: e.to_string() })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, path, &base)
+    }
+
+    /// The embedded default, with paths resolved against the iobox checkout (or `$IOBOX_HOME`).
+    pub fn embedded_default() -> Result<Config> {
+        let base = crate::paths::find_upwards(Path::new("samples"))
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut c = Self::parse(DEFAULT_CONFIG, Path::new("<embedded default>"), &base)?;
+        // The database goes in the working directory, not the checkout.
+        c.store_path = PathBuf::from("iobox.sqlite");
+        Ok(c)
+    }
+
+    /// Parses TOML text; `path` names it in errors and `base` anchors relative paths.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: describe_toml_error(text, &e),
+        })?;
+        validate(raw, path, base)
+    }
+}
+
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}: {msg} (at `{snippet}`)")
+        }
+        None => msg,
+    }
+}
+
+fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
+    let invalid = |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message };
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+    if raw.camera.is_empty() {
+        return Err(invalid("camera", "at least one [[camera]] is needed".into()));
+    }
+    let mut names = HashSet::new();
+    let mut cameras = Vec::with_capacity(raw.camera.len());
+    for (i, c) in raw.camera.into_iter().enumerate() {
+        let field = |f: &str| format!("camera[{i}].{f}");
+        if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            return Err(invalid(&field("name"), format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", c.name)));
+        }
+        if !names.insert(c.name.clone()) {
+            return Err(invalid(&field("name"), format!("camera name '{}' is used twice", c.name)));
+        }
+        if c.uri.trim().is_empty() && c.kind != SourceKind::Test {
+            return Err(invalid(&field("uri"), format!("camera '{}' of kind {:?} needs a uri", c.name, c.kind)));
+        }
+        if c.width.is_some() != c.height.is_some() {
+            return Err(invalid(&field("width"), "set both width and height, or neither".into()));
+        }
+        for (f, v) in [("width", c.width), ("height", c.height), ("fps", c.fps)] {
+            if v == Some(0) {
+                return Err(invalid(&field(f), "must be greater than 0".into()));
+            }
+        }
+        let seconds = |f: &str, v: Option<f64>, default: f64| -> Result<Duration> {
+            let v = v.unwrap_or(default);
+            if !(v.is_finite() && v > 0.0) {
+                return Err(invalid(&field(f), format!("{v} is not a positive number of seconds")));
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let uri = match c.kind {
+            SourceKind::File => resolve(Path::new(&c.uri)).to_string_lossy().into_owned(),
+            _ => c.uri,
+        };
+        let mut source = SourceSpec::new(c.name, c.kind, uri);
+        source.width = c.width;
+        source.height = c.height;
+        source.fps = c.fps;
+        source.template = c.pipeline.as_deref().map(resolve);
+        source.realtime = c.realtime;
+        source.connect_timeout = seconds("connect_timeout_s", c.connect_timeout_s, 20.0)?;
+        source.stall_timeout = seconds("stall_timeout_s", c.stall_timeout_s, 10.0)?;
+        source.reconnect_max = seconds("reconnect_max_s", c.reconnect_max_s, 30.0)?;
+        let queue_depth = c.queue.unwrap_or(2);
+        if !(1..=64).contains(&queue_depth) {
+            return Err(invalid(&field("queue"), format!("{queue_depth} is not between 1 and 64")));
+        }
+        cameras.push(CameraConfig { source, queue_depth });
+    }
+
+    let mut face = FaceConfig::default();
+    if let Some(s) = raw.face.input_size {
+        if !(64..=4096).contains(&s) {
+            return Err(invalid("face.input_size", format!("{s} is not between 64 and 4096 pixels")));
+        }
+        face.input_long_side = s;
+    }
+    if let Some(s) = raw.face.min_score {
+        if !(0.05..=0.99).contains(&s) {
+            return Err(invalid("face.min_score", format!("{s} is not between 0.05 and 0.99")));
+        }
+        face.min_score = s;
+    }
+
+    let mut blur = BlurConfig::default();
+    if let Some(m) = raw.blur.method {
+        blur.method = m;
+    }
+    if let Some(m) = raw.blur.margin {
+        if !(0.0..=1.0).contains(&m) {
+            return Err(invalid("blur.margin", format!("{m} is not between 0 and 1")));
+        }
+        blur.margin = m;
+    }
+    if let Some(h) = raw.blur.hold_frames {
+        if h > 300 {
+            return Err(invalid("blur.hold_frames", format!("{h} is more than 300 frames")));
+        }
+        blur.hold_frames = h;
+    }
+    if let Some(s) = raw.blur.strength {
+        if !(0.02..=1.0).contains(&s) {
+            return Err(invalid("blur.strength", format!("{s} is not between 0.02 and 1")));
+        }
+        blur.strength = s;
+    }
+
+    for (f, t) in [("output.record", &raw.output.record), ("output.snapshot", &raw.output.snapshot)] {
+        if let Some(t) = t {
+            if cameras.len() > 1 && !t.contains("{camera}") {
+                return Err(invalid(f, "with several cameras the path must contain {camera}".into()));
+            }
+        }
+    }
+    if let Some(r) = &raw.output.record {
+        if !crate::capture::encode::is_video_path(Path::new(r)) {
+            return Err(invalid("output.record", format!("{r:?} must end in .mp4 or .mkv")));
+        }
+    }
+    if let Some(s) = &raw.output.snapshot {
+        if !crate::capture::still::is_image_path(Path::new(s)) {
+            return Err(invalid("output.snapshot", format!("{s:?} must end in .jpg or .png")));
+        }
+    }
+    let snapshot_every = raw.output.snapshot_every_s.unwrap_or(10.0);
+    if !(snapshot_every.is_finite() && snapshot_every > 0.0) {
+        return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not a positive number")));
+    }
+
+    let workers = raw.runtime.workers.unwrap_or(1);
+    if !(1..=64).contains(&workers) {
+        return Err(invalid("runtime.workers", format!("{workers} is not between 1 and 64")));
+    }
+    let intra_threads = raw.runtime.intra_threads.unwrap_or_else(crate::infer::default_threads);
+    if !(1..=256).contains(&intra_threads) {
+        return Err(invalid("runtime.intra_threads", format!("{intra_threads} is not between 1 and 256")));
+    }
+    let mut model_overrides = Vec::new();
+    for (kind, p) in [(ModelKind::Face, raw.models.face), (ModelKind::Pose, raw.models.pose), (ModelKind::Emotion, raw.models.emotion)] {
+        if let Some(p) = p {
+            model_overrides.push((kind, resolve(&p)));
+        }
+    }
+    let resolve_template = |t: Option<String>| t.map(|t| if Path::new(&t).is_absolute() { t } else { base.join(t).to_string_lossy().into_owned() });
+
+    Ok(Config {
+        origin: path.display().to_string(),
+        store_path: resolve(&raw.store.path.unwrap_or_else(|| PathBuf::from("iobox.sqlite"))),
+        models_dir: raw.models.dir.as_deref().map(resolve),
+        model_overrides,
+        onnxruntime: raw.runtime.onnxruntime.as_deref().map(resolve),
+        workers,
+        intra_threads,
+        face,
+        blur,
+        record: resolve_template(raw.output.record),
+        snapshot: resolve_template(raw.output.snapshot),
+        snapshot_every: Duration::from_secs_f64(snapshot_every),
+        cameras,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("test.toml"), Path::new("/base"))
+    }
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.cameras.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let err = parse("[[camera]]\nname = \"a\"\nkind = \"test\"\ncolour = 3\n").unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let err = parse("[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"x.mp4\"\nfps = 0\n").unwrap_err().to_string();
+        assert!(err.contains("camera[0].fps"), "{err}");
+        let err = parse("[blur]\nmargin = 3.0\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
+        assert!(err.contains("blur.margin"), "{err}");
+        let err = parse("[[camera]]\nname = \"a\"\nkind = \"test\"\n[[camera]]\nname = \"a\"\nkind = \"test\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("camera[1].name") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let c = parse("[store]\npath = \"db/x.sqlite\"\n[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"v.mp4\"\n").unwrap();
+        assert_eq!(c.store_path, PathBuf::from("/base/db/x.sqlite"));
+        assert_eq!(c.cameras[0].source.uri, "/base/v.mp4");
+    }
+}

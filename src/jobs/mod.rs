@@ -1,0 +1,22 @@
+//! The things iobox does end to end, each a function over the library's modules.
+//!
+//! - [`blur`]: `iobox blur IN OUT`, offline anonymization of a file.
+//! - [`run`]: `iobox run`, the appliance.
+
+pub mod blur;
+pub mod run;
+
+/// Errors of a whole job: whichever boundary failed, with its own message.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Capture(#[from] crate::capture::Error),
+    #[error(transparent)]
+    Infer(#[from] crate::infer::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,321 @@
+//! `iobox run`: the appliance. Cameras -> per-camera queues -> workers (faces, blur) -> store.
+//!
+//! Each camera runs on its own supervised capture thread; a camera that fails is retried (live) or
+//! reported (files) without touching the others. Workers own their models; camera `i` is handled by
+//! worker `i % workers`, so each camera's frames stay in order. The store writer is a thread of its own.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use crossbeam::channel::Select;
+use serde::Serialize;
+
+use crate::anonymize::Anonymizer;
+use crate::capture::encode::VideoWriter;
+use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
+use crate::config::Config;
+use crate::infer::ModelSource;
+use crate::infer::face::FaceDetector;
+use crate::stop::Stop;
+use crate::store::{Record, RecordSender, Writer};
+use crate::worker::Perception;
+
+use super::JobError;
+
+/// Extra controls for a run (tests and the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this long (otherwise run until every camera ends or a stop is requested).
+    pub max_duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraReport {
+    pub name: String,
+    pub frames_processed: u64,
+    pub frames_failed: u64,
+    pub frames_dropped: u64,
+    pub faces_detected: u64,
+    pub reconnects: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub database: PathBuf,
+    pub seconds: f64,
+    pub cameras: Vec<CameraReport>,
+    pub events_written: u64,
+    pub events_dropped: u64,
+}
+
+impl RunReport {
+    /// Cameras that failed for good.
+    pub fn failed(&self) -> impl Iterator<Item = &CameraReport> {
+        self.cameras.iter().filter(|c| c.error.is_some())
+    }
+}
+
+/// One camera as a worker sees it.
+struct CameraSlot {
+    index: usize,
+    name: String,
+    rx: FrameReceiver,
+    anonymizer: Anonymizer,
+    recorder: Option<VideoWriter>,
+    record_path: Option<PathBuf>,
+    snapshot_path: Option<PathBuf>,
+    last_snapshot: Option<Instant>,
+    processed: u64,
+    failed: u64,
+    faces: u64,
+    open: bool,
+}
+
+#[derive(Debug, Default)]
+struct WorkerTotals {
+    per_camera: Vec<(usize, u64, u64, u64)>,
+}
+
+pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunReport, JobError> {
+    let started = Instant::now();
+    crate::infer::runtime::ensure_loaded(config.onnxruntime.as_deref())?;
+    let mut models = ModelSource::new(config.models_dir.clone().or_else(crate::infer::find_models_dir).unwrap_or_else(|| "models".into()));
+    models.overrides = config.model_overrides.clone();
+    models.intra_threads = config.intra_threads;
+    // Load every worker's models before opening cameras: a bad model stops the run before anything starts.
+    let mut detectors = Vec::with_capacity(config.workers);
+    for _ in 0..config.workers {
+        detectors.push(FaceDetector::new(&models, config.face)?);
+    }
+
+    let names: Vec<String> = config.cameras.iter().map(|c| c.source.name.clone()).collect();
+    let writer = Writer::start(&config.store_path, &names)?;
+
+    let mut handles: Vec<Option<CameraHandle>> = Vec::new();
+    let mut slots: Vec<Vec<CameraSlot>> = (0..config.workers).map(|_| Vec::new()).collect();
+    let mut start_errors: Vec<Option<String>> = vec![None; names.len()];
+    let mut queue_stats = Vec::with_capacity(names.len());
+    for (i, cam) in config.cameras.iter().enumerate() {
+        let (tx, rx) = capture::queue::frame_queue(cam.queue_depth, cam.source.queue_policy());
+        queue_stats.push(rx.stats().clone());
+        match capture::gst_source::spawn(cam.source.clone(), i, tx, stop.clone()) {
+            Ok(h) => handles.push(Some(h)),
+            Err(e) => {
+                tracing::error!(camera = %cam.source.name, "{e}");
+                start_errors[i] = Some(e.to_string());
+                handles.push(None);
+            }
+        }
+        let fill = |t: &Option<String>| t.as_ref().map(|t| PathBuf::from(t.replace("{camera}", &cam.source.name)));
+        slots[i % config.workers].push(CameraSlot {
+            index: i,
+            name: cam.source.name.clone(),
+            rx,
+            anonymizer: Anonymizer::new(config.blur),
+            recorder: None,
+            record_path: fill(&config.record),
+            snapshot_path: fill(&config.snapshot),
+            last_snapshot: None,
+            processed: 0,
+            failed: 0,
+            faces: 0,
+            open: true,
+        });
+    }
+
+    let deadline = options.max_duration.map(|d| started + d);
+    let snapshot_every = config.snapshot_every;
+    let mut worker_threads = Vec::new();
+    for (w, (detector, cams)) in detectors.into_iter().zip(slots).enumerate() {
+        let records = writer.sender();
+        let stop = stop.clone();
+        let stats: Vec<_> = cams.iter().map(|c| c.rx.stats().clone()).collect();
+        worker_threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{w}"))
+                .spawn(move || worker_loop(Perception::new(detector), cams, stats, records, &stop, deadline, snapshot_every))
+                .map_err(|e| JobError::Usage(format!("cannot start worker thread: {e}")))?,
+        );
+    }
+
+    // Watch the deadline; workers end when their cameras end.
+    while !worker_threads.iter().all(|t| t.is_finished()) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            stop.request();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.request();
+    let mut totals = WorkerTotals::default();
+    for t in worker_threads {
+        if let Ok(mut wt) = t.join() {
+            totals.per_camera.append(&mut wt.per_camera);
+        }
+    }
+    let mut cameras = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let (frames_processed, frames_failed, faces) = totals
+            .per_camera
+            .iter()
+            .find(|(idx, ..)| *idx == i)
+            .map(|&(_, p, f, faces)| (p, f, faces))
+            .unwrap_or_default();
+        let (error, reconnects) = match handle {
+            Some(h) => {
+                let reconnects = h.status.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+                let state = h.status.state();
+                let err = h.join().err().map(|e| e.to_string());
+                let err = err.or_else(|| (state == CameraState::Failed).then(|| "failed".to_string()));
+                (err, reconnects)
+            }
+            None => (start_errors[i].take(), 0),
+        };
+        cameras.push(CameraReport {
+            name: names[i].clone(),
+            frames_processed,
+            frames_failed,
+            frames_dropped: queue_stats[i].dropped(),
+            faces_detected: faces,
+            reconnects,
+            error,
+        });
+    }
+    let ws = writer.finish()?;
+    Ok(RunReport {
+        database: config.store_path.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        cameras,
+        events_written: ws.written,
+        events_dropped: ws.dropped,
+    })
+}
+
+fn worker_loop(
+    mut perception: Perception,
+    mut cams: Vec<CameraSlot>,
+    stats: Vec<std::sync::Arc<capture::QueueStats>>,
+    records: RecordSender,
+    stop: &Stop,
+    deadline: Option<Instant>,
+    snapshot_every: Duration,
+) -> WorkerTotals {
+    let mut last_error_log: Option<Instant> = None;
+    let mut next = 0usize;
+    loop {
+        if cams.iter().all(|c| !c.open) {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            stop.request();
+        }
+        // Round-robin over cameras with a frame waiting; block (with a timeout) only when none has one.
+        let mut got = None;
+        for k in 0..cams.len() {
+            let i = (next + k) % cams.len();
+            if !cams[i].open {
+                continue;
+            }
+            match cams[i].rx.recv_timeout(Duration::ZERO) {
+                Ok(Some(frame)) => {
+                    got = Some((i, frame));
+                    break;
+                }
+                Ok(None) => {}
+                Err(_) => close_slot(&mut cams[i]),
+            }
+        }
+        let Some((i, frame)) = got.or_else(|| wait_any(&mut cams)) else {
+            continue;
+        };
+        next = i + 1;
+        let slot = &mut cams[i];
+        let meta = frame.meta;
+        match perception.process(frame, &mut slot.anonymizer) {
+            Ok(out) => {
+                slot.processed += 1;
+                slot.faces += out.faces_detected as u64;
+                records.send(Record::Frame {
+                    camera: slot.index,
+                    ts_ms: meta.captured_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+                    seq: meta.seq,
+                    faces_blurred: out.frame.regions_blurred() as u32,
+                    frames_dropped: stats[i].dropped(),
+                });
+                if let Some(path) = &slot.snapshot_path {
+                    if slot.last_snapshot.is_none_or(|t| t.elapsed() >= snapshot_every) {
+                        slot.last_snapshot = Some(Instant::now());
+                        if let Err(e) = out.frame.save_image(path) {
+                            tracing::warn!(camera = %slot.name, "snapshot: {e}");
+                        }
+                    }
+                }
+                if let Some(path) = slot.record_path.clone() {
+                    record(slot, &path, out.frame);
+                }
+            }
+            Err(e) => {
+                // Fail closed: a frame whose faces could not be found is dropped, never passed on.
+                slot.failed += 1;
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::error!(camera = %slot.name, "frame dropped: {e}");
+                    last_error_log = Some(Instant::now());
+                }
+            }
+        }
+    }
+    WorkerTotals { per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces)).collect() }
+}
+
+fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize::AnonymizedFrame) {
+    if slot.recorder.is_none() {
+        match VideoWriter::create(path, frame.width(), frame.height(), frame.meta().fps.unwrap_or(10.0)) {
+            Ok(w) => slot.recorder = Some(w),
+            Err(e) => {
+                tracing::error!(camera = %slot.name, "recording disabled: {e}");
+                slot.record_path = None;
+                return;
+            }
+        }
+    }
+    if let Some(rec) = slot.recorder.as_mut() {
+        if let Err(e) = rec.push(frame) {
+            tracing::error!(camera = %slot.name, "recording stopped: {e}");
+            if let Some(rec) = slot.recorder.take() {
+                let _ = rec.finish();
+            }
+            slot.record_path = None;
+        }
+    }
+}
+
+fn close_slot(slot: &mut CameraSlot) {
+    slot.open = false;
+    if let Some(rec) = slot.recorder.take() {
+        match rec.finish() {
+            Ok(n) => tracing::info!(camera = %slot.name, frames = n, "recording finished"),
+            Err(e) => tracing::error!(camera = %slot.name, "recording: {e}"),
+        }
+    }
+}
+
+/// Blocks up to 100 ms for a frame from any open camera.
+fn wait_any(cams: &mut [CameraSlot]) -> Option<(usize, capture::Frame)> {
+    let open: Vec<usize> = (0..cams.len()).filter(|&i| cams[i].open).collect();
+    if open.is_empty() {
+        return None;
+    }
+    let mut sel = Select::new();
+    for &i in &open {
+        sel.recv(cams[i].rx.channel());
+    }
+    let op = sel.select_timeout(Duration::from_millis(100)).ok()?;
+    let i = open[op.index()];
+    match op.recv(cams[i].rx.channel()) {
+        Ok(frame) => Some((i, frame)),
+        Err(_) => {
+            close_slot(&mut cams[i]);
+            None
+        }
+    }
+}

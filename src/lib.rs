@@ -1,0 +1,29 @@
+//! # iobox
+//!
+//! A privacy-first retail behaviour appliance: camera frames in, blurred faces, anonymous shopper-behaviour
+//! events out. Frames flow one way: capture -> anonymize -> perceive -> track -> behaviour -> store -> views.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration (`RawConfig` as written, `Config` validated).
+//! - [`capture`]: cameras and files through GStreamer (and nokhwa for USB); per-camera bounded queues;
+//!   the anonymized-video encoder. The only module that knows GStreamer or nokhwa.
+//! - [`infer`]: ONNX Runtime sessions, the model manifest, preprocessing, the face detector. The only module
+//!   that knows `ort`.
+//! - [`anonymize`]: blurs faces in place; the only way to make an [`anonymize::AnonymizedFrame`].
+//! - [`worker`]: the per-frame sequence a worker runs (faces -> blur).
+//! - [`store`]: SQLite schema, migrations, the batched writer thread. The only module that knows rusqlite.
+//! - [`jobs`]: `iobox blur` and `iobox run`, end to end.
+//! - [`geometry`]: boxes and points with their coordinate space in their names.
+//! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
+
+pub mod anonymize;
+pub mod capture;
+pub mod config;
+pub mod geometry;
+pub mod infer;
+pub mod jobs;
+pub mod paths;
+pub mod stats;
+pub mod stop;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,275 @@
+//! The `iobox` command: parse arguments, load the config, run, and turn errors into a message and an exit
+//! code (0 success, 1 failure, 2 usage).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use iobox::anonymize::{BlurConfig, BlurMethod};
+use iobox::config::{Config, DEFAULT_CONFIG};
+use iobox::infer::face::FaceConfig;
+use iobox::infer::{ModelKind, ModelSource};
+use iobox::jobs::blur::BlurJob;
+use iobox::jobs::run::{RunOptions, run};
+use iobox::stop::Stop;
+
+#[derive(Parser)]
+#[command(
+    name = "iobox",
+    version,
+    about = "Privacy-first retail behaviour appliance: blurs every face, keeps only anonymous events.",
+    long_about = "iobox reads camera streams or video files, blurs every face before anything else sees the \
+                  frame, and writes anonymous events to a local SQLite file. No raw frame is stored or sent.\n\n\
+                  Start here:\n  iobox run                      process the bundled sample clip with the default config\n  \
+                  iobox blur IN.mp4 OUT.mp4      anonymize a video (or IN.jpg OUT.jpg for a photo)\n  \
+                  iobox config default > my.toml write the default config, edit it, then: iobox run --config my.toml"
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug). IOBOX_LOG=... overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Anonymize a video or image file: every face blurred, same size and frame count.
+    Blur(BlurArgs),
+    /// Run the appliance: cameras from the config, faces blurred, events to SQLite.
+    Run(RunArgs),
+    /// Check the bundled models against models/manifest.toml and load each one.
+    Models {
+        /// Folder with the models (default: models/ of the iobox checkout, or $IOBOX_MODELS).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the embedded default configuration (a commented starting point).
+    Default,
+    /// Validate a config file and print what it resolves to.
+    Check { file: PathBuf },
+}
+
+#[derive(Args)]
+struct BlurArgs {
+    /// Input video (anything GStreamer decodes) or image (.jpg, .png).
+    input: PathBuf,
+    /// Output: .mp4 or .mkv for a video, .jpg or .png for an image.
+    output: PathBuf,
+    /// Take face and blur settings from this config file (flags below override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// gaussian, pixelate or solid.
+    #[arg(long, value_enum)]
+    method: Option<BlurMethod>,
+    /// Longer side, in pixels, of the image the face detector sees (larger finds smaller faces).
+    #[arg(long)]
+    face_size: Option<u32>,
+    /// Minimum face score, 0..1.
+    #[arg(long)]
+    min_score: Option<f32>,
+    /// Frames a face stays blurred after it was last detected.
+    #[arg(long)]
+    hold: Option<u32>,
+    /// Print a JSON report (frames, faces, per-stage milliseconds) when done.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Config file (default: the embedded config, which processes the bundled sample clip).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Write events to this SQLite file instead of the config's.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long = "for", value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Print the run report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_logging(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,iobox=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IOBOX_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn stop_on_signal() -> Stop {
+    let stop = Stop::new();
+    let s = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || s.request()) {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    stop
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded_default()?,
+    })
+}
+
+fn model_source(config: &Config) -> Result<ModelSource> {
+    iobox::infer::runtime::ensure_loaded(config.onnxruntime.as_deref())?;
+    let dir = config
+        .models_dir
+        .clone()
+        .or_else(iobox::infer::find_models_dir)
+        .context("the bundled models were not found: run iobox from its checkout, or set IOBOX_MODELS or [models] dir")?;
+    let mut models = ModelSource::new(dir);
+    models.overrides = config.model_overrides.clone();
+    models.intra_threads = config.intra_threads;
+    Ok(models)
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Blur(args) => blur(args),
+        Command::Run(args) => run_appliance(args),
+        Command::Models { dir } => {
+            let mut config = Config::embedded_default()?;
+            if dir.is_some() {
+                config.models_dir = dir;
+            }
+            let models = model_source(&config)?;
+            for kind in [ModelKind::Face, ModelKind::Pose, ModelKind::Emotion] {
+                let session = models.load(kind)?;
+                drop(session);
+                println!("{kind}: ok");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let c = Config::load(&file)?;
+            println!("{}: ok", file.display());
+            println!("  database: {}", c.store_path.display());
+            for cam in &c.cameras {
+                let desc = if cam.source.kind == iobox::capture::SourceKind::Usb {
+                    format!("USB camera {}", cam.source.uri)
+                } else {
+                    cam.source.launch_description()?
+                };
+                println!("  camera '{}': {desc}", cam.source.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn blur(args: BlurArgs) -> Result<ExitCode> {
+    let config = load_config(args.config.as_ref())?;
+    let models = model_source(&config)?;
+    let mut face: FaceConfig = config.face;
+    if let Some(s) = args.face_size {
+        if !(64..=4096).contains(&s) {
+            bail!("--face-size {s} is not between 64 and 4096");
+        }
+        face.input_long_side = s;
+    }
+    if let Some(s) = args.min_score {
+        if !(0.05..=0.99).contains(&s) {
+            bail!("--min-score {s} is not between 0.05 and 0.99");
+        }
+        face.min_score = s;
+    }
+    let mut blur: BlurConfig = config.blur;
+    if let Some(m) = args.method {
+        blur.method = m;
+    }
+    if let Some(h) = args.hold {
+        blur.hold_frames = h;
+    }
+    let job = BlurJob { input: args.input, output: args.output, models, face, blur, progress: !args.quiet && !args.json };
+    let report = job.run(&stop_on_signal())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        eprintln!(
+            "{} -> {}: {} frames ({}x{}), {} faces blurred, {:.1} s ({:.1} frames/s)",
+            report.input.display(),
+            report.output.display(),
+            report.frames,
+            report.width,
+            report.height,
+            report.regions_blurred,
+            report.seconds,
+            report.fps
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_appliance(args: RunArgs) -> Result<ExitCode> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(db) = args.db {
+        config.store_path = db;
+    }
+    if let Some(s) = args.duration {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--for {s}: give a positive number of seconds");
+        }
+    }
+    tracing::info!(config = %config.origin, db = %config.store_path.display(), cameras = config.cameras.len(), "starting");
+    let options = RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64) };
+    let report = run(&config, &stop_on_signal(), &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.cameras {
+            eprintln!(
+                "camera '{}': {} frames, {} faces blurred, {} dropped, {} reconnects{}",
+                c.name,
+                c.frames_processed,
+                c.faces_detected,
+                c.frames_dropped,
+                c.reconnects,
+                c.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default()
+            );
+        }
+        eprintln!("{} events written to {} in {:.1} s", report.events_written, report.database.display(), report.seconds);
+    }
+    Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

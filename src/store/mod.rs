@@ -1,0 +1,103 @@
+//! The local SQLite store: the only module that knows rusqlite.
+//!
+//! - [`schema`]: versioned migrations (`PRAGMA user_version`), WAL, foreign keys.
+//! - [`writer`]: one writer thread that batches records into transactions.
+//!
+//! The database file is created with mode 0600 (owner only). Nothing stored identifies a person: no pixels,
+//! no crops, no embeddings, and no id that outlives a run.
+
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use writer::{Record, RecordSender, Writer, WriterStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error(
+        "database {path} has schema version {found}, newer than this iobox understands ({supported}); use a newer iobox or another database file"
+    )]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite { path: path.to_path_buf(), source }
+}
+
+/// Creates the file with mode 0600 if it does not exist yet (SQLite would use the umask, often 0644).
+fn create_private(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::Io { path: path.to_path_buf(), message: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creating and migrating as needed) the database for writing.
+pub fn open_rw(path: &Path) -> Result<Connection> {
+    create_private(path)?;
+    let conn = Connection::open(path).map_err(sql_err(path))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_err(path))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_err(path))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql_err(path))?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql_err(path))?;
+    schema::migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Opens the database read-only (reports, dashboard). Refuses a schema newer than this binary.
+pub fn open_ro(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(Error::Io { path: path.to_path_buf(), message: "no such database file".into() });
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sql_err(path))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_err(path))?;
+    let version = schema::version(&conn).map_err(sql_err(path))?;
+    if version > schema::LATEST {
+        return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported: schema::LATEST });
+    }
+    Ok(conn)
+}
+
+/// Per-camera totals from the frame log, for summaries and tests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CameraSummary {
+    pub camera: String,
+    pub frames: i64,
+    pub faces_blurred: i64,
+    pub frames_dropped: i64,
+}
+
+pub fn frame_summary(conn: &Connection, path: &Path) -> Result<Vec<CameraSummary>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.name, COUNT(f.seq), COALESCE(SUM(f.faces_blurred), 0), COALESCE(MAX(f.frames_dropped), 0)
+             FROM cameras c LEFT JOIN frame_log f ON f.camera_id = c.id
+             GROUP BY c.id ORDER BY c.name",
+        )
+        .map_err(sql_err(path))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(CameraSummary { camera: r.get(0)?, frames: r.get(1)?, faces_blurred: r.get(2)?, frames_dropped: r.get(3)? })
+        })
+        .map_err(sql_err(path))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(sql_err(path))
+}

@@ -1,0 +1,195 @@
+//! The one writer thread. Producers never block: records go through a bounded channel (a full channel
+//! drops and counts). The thread writes batches in one transaction each; a batch that fails (disk full,
+//! database locked) is kept and retried, so nothing already handed over is lost while the disk recovers.
+//! Dropping every sender, or [`Writer::finish`], flushes what is left and ends the run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
+use rusqlite::{Connection, params};
+
+use super::{Result, open_rw, sql_err};
+
+/// One thing to store. `camera` is the camera's index in the configuration.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Frame { camera: usize, ts_ms: i64, seq: u64, faces_blurred: u32, frames_dropped: u64 },
+}
+
+/// Counters of the writer, returned by [`Writer::finish`].
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct WriterStats {
+    pub written: u64,
+    pub batches: u64,
+    pub failed_batches: u64,
+    /// Records dropped because the channel was full or the retry buffer overflowed.
+    pub dropped: u64,
+}
+
+/// The producers' end; cheap to clone.
+#[derive(Clone)]
+pub struct RecordSender {
+    tx: Sender<Record>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl RecordSender {
+    /// Hands a record to the writer without blocking; a full channel drops it and counts the drop.
+    pub fn send(&self, record: Record) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+pub struct Writer {
+    sender: Option<RecordSender>,
+    thread: JoinHandle<WriterStats>,
+    path: PathBuf,
+    run_id: i64,
+}
+
+const CHANNEL: usize = 16_384;
+const BATCH: usize = 1_024;
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
+/// Records kept for retry while the database cannot be written.
+const RETRY_LIMIT: usize = 200_000;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Writer {
+    /// Opens the database, records the start of a run and the camera names, and starts the thread.
+    pub fn start(path: &Path, cameras: &[String]) -> Result<Writer> {
+        let conn = open_rw(path)?;
+        let err = sql_err(path);
+        conn.execute(
+            "INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)",
+            params![now_ms(), env!("CARGO_PKG_VERSION")],
+        )
+        .map_err(&err)?;
+        let run_id = conn.last_insert_rowid();
+        let mut camera_ids = Vec::with_capacity(cameras.len());
+        for name in cameras {
+            conn.execute("INSERT OR IGNORE INTO cameras (name) VALUES (?1)", [name]).map_err(&err)?;
+            camera_ids.push(conn.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).map_err(&err)?);
+        }
+        let (tx, rx) = channel::bounded(CHANNEL);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let thread_path = path.to_path_buf();
+        let thread_dropped = dropped.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(conn, &thread_path, run_id, &camera_ids, rx, &thread_dropped))
+            .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
+        Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), run_id })
+    }
+
+    pub fn sender(&self) -> RecordSender {
+        self.sender.clone().expect("sender is present until finish")
+    }
+
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Flushes everything sent so far, marks the run ended and stops the thread. Other clones of the sender
+    /// must be dropped first, or this waits for them.
+    pub fn finish(mut self) -> Result<WriterStats> {
+        self.sender.take();
+        let stats = self.thread.join().unwrap_or_default();
+        let conn = open_rw(&self.path)?;
+        conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), self.run_id])
+            .map_err(sql_err(&self.path))?;
+        Ok(stats)
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    path: &Path,
+    run_id: i64,
+    camera_ids: &[i64],
+    rx: Receiver<Record>,
+    dropped: &AtomicU64,
+) -> WriterStats {
+    let mut stats = WriterStats::default();
+    let mut pending: Vec<Record> = Vec::with_capacity(BATCH);
+    let mut open = true;
+    let mut last_error_log: Option<Instant> = None;
+    while open || !pending.is_empty() {
+        // Gather a batch: wait for the first record, then take what arrives within the window.
+        let deadline = Instant::now() + BATCH_WINDOW;
+        while open && pending.len() < BATCH {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(r) => pending.push(r),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        match write_batch(&mut conn, run_id, camera_ids, &pending) {
+            Ok(()) => {
+                stats.written += pending.len() as u64;
+                stats.batches += 1;
+                pending.clear();
+                if last_error_log.take().is_some() {
+                    tracing::info!(db = %path.display(), "database writable again; backlog written");
+                }
+            }
+            Err(e) => {
+                stats.failed_batches += 1;
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                    tracing::error!(db = %path.display(), "cannot write events ({e}); keeping {} in memory and retrying", pending.len());
+                    last_error_log = Some(Instant::now());
+                }
+                if pending.len() > RETRY_LIMIT {
+                    let excess = pending.len() - RETRY_LIMIT;
+                    pending.drain(..excess);
+                    stats.dropped += excess as u64;
+                }
+                if !open {
+                    // Shutting down and the database still refuses: give up on what is left.
+                    tracing::error!(db = %path.display(), "{} events could not be written before shutdown", pending.len());
+                    stats.dropped += pending.len() as u64;
+                    pending.clear();
+                } else {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+    stats.dropped += dropped.load(Ordering::Relaxed);
+    stats
+}
+
+fn write_batch(conn: &mut Connection, run_id: i64, camera_ids: &[i64], batch: &[Record]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut frame = tx.prepare_cached(
+            "INSERT INTO frame_log (run_id, camera_id, ts_ms, seq, faces_blurred, frames_dropped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in batch {
+            match r {
+                Record::Frame { camera, ts_ms, seq, faces_blurred, frames_dropped } => {
+                    frame.execute(params![run_id, camera_ids[*camera], ts_ms, *seq as i64, faces_blurred, *frames_dropped as i64])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}
