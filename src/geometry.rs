@@ -1,7 +1,8 @@
 //! Plain geometry in named coordinate spaces.
 //!
 //! Names carry their space: `BoxInImage` and `PointInImage` are in pixels of the frame as captured
-//! (x to the right, y down, origin at the top-left corner of the top-left pixel).
+//! (x to the right, y down, origin at the top-left corner of the top-left pixel); `PointOnFloor` is in
+//! metres on the store's floor plan (x to the right, y down the plan image, origin at the plan's top-left).
 
 use serde::Serialize;
 
@@ -101,6 +102,106 @@ impl PixelRect {
     }
 }
 
+/// A point on the floor plan, in metres.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct PointOnFloor {
+    pub x: f64,
+    pub y: f64,
+}
+
+impl PointOnFloor {
+    pub fn new(x: f64, y: f64) -> Self {
+        Self { x, y }
+    }
+
+    pub fn distance(&self, other: &PointOnFloor) -> f64 {
+        (self.x - other.x).hypot(self.y - other.y)
+    }
+}
+
+/// Twice the signed area of triangle (a, b, c): > 0 when c is to the left of a->b in a y-up frame
+/// (to the right on a y-down plan).
+pub fn cross(a: PointOnFloor, b: PointOnFloor, c: PointOnFloor) -> f64 {
+    (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
+}
+
+/// Do the closed segments p1-p2 and q1-q2 touch or cross?
+pub fn segments_intersect(p1: PointOnFloor, p2: PointOnFloor, q1: PointOnFloor, q2: PointOnFloor) -> bool {
+    let d1 = cross(q1, q2, p1);
+    let d2 = cross(q1, q2, p2);
+    let d3 = cross(p1, p2, q1);
+    let d4 = cross(p1, p2, q2);
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0)) {
+        return true;
+    }
+    let on = |a: PointOnFloor, b: PointOnFloor, c: PointOnFloor, d: f64| {
+        d == 0.0 && c.x >= a.x.min(b.x) && c.x <= a.x.max(b.x) && c.y >= a.y.min(b.y) && c.y <= a.y.max(b.y)
+    };
+    on(q1, q2, p1, d1) || on(q1, q2, p2, d2) || on(p1, p2, q1, d3) || on(p1, p2, q2, d4)
+}
+
+/// A closed polygon on the floor (vertices in order, not repeated at the end).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PolygonOnFloor {
+    pub points: Vec<PointOnFloor>,
+}
+
+impl PolygonOnFloor {
+    pub fn new(points: Vec<PointOnFloor>) -> Self {
+        Self { points }
+    }
+
+    /// Even-odd rule; points exactly on an edge may fall either way.
+    pub fn contains(&self, p: PointOnFloor) -> bool {
+        let pts = &self.points;
+        let mut inside = false;
+        let mut j = pts.len().wrapping_sub(1);
+        for i in 0..pts.len() {
+            let (a, b) = (pts[i], pts[j]);
+            if (a.y > p.y) != (b.y > p.y) && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x {
+                inside = !inside;
+            }
+            j = i;
+        }
+        inside
+    }
+
+    /// Area in square metres (shoelace).
+    pub fn area(&self) -> f64 {
+        let pts = &self.points;
+        let n = pts.len();
+        (0..n).map(|i| pts[i].x * pts[(i + 1) % n].y - pts[(i + 1) % n].x * pts[i].y).sum::<f64>().abs() / 2.0
+    }
+
+    /// At least 3 vertices, non-zero area, and no two non-adjacent edges touching.
+    pub fn is_simple(&self) -> bool {
+        let pts = &self.points;
+        let n = pts.len();
+        if n < 3 || self.area() <= 1e-12 {
+            return false;
+        }
+        for i in 0..n {
+            for j in i + 1..n {
+                let adjacent = j == i + 1 || (i == 0 && j == n - 1);
+                if adjacent {
+                    continue;
+                }
+                if segments_intersect(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]) {
+                    return false;
+                }
+            }
+        }
+        // Adjacent edges folding back onto each other also make a polygon non-simple.
+        (0..n).all(|i| pts[i].distance(&pts[(i + 1) % n]) > 1e-9)
+    }
+
+    pub fn centroid(&self) -> PointOnFloor {
+        let n = self.points.len().max(1) as f64;
+        let (sx, sy) = self.points.iter().fold((0.0, 0.0), |(x, y), p| (x + p.x, y + p.y));
+        PointOnFloor::new(sx / n, sy / n)
+    }
+}
+
 /// Greedy non-maximum suppression: sorts `candidates` by score, highest first, and puts the indices of the
 /// survivors in `keep` (cleared first, so the caller can reuse the buffer). `key` gives each candidate's
 /// box and score.
@@ -159,6 +260,45 @@ mod tests {
                     prop_assert!(c[a].0.iou(&c[b].0) <= 0.4);
                 }
             }
+        }
+    }
+
+    fn square() -> PolygonOnFloor {
+        PolygonOnFloor::new(vec![
+            PointOnFloor::new(0.0, 0.0),
+            PointOnFloor::new(2.0, 0.0),
+            PointOnFloor::new(2.0, 2.0),
+            PointOnFloor::new(0.0, 2.0),
+        ])
+    }
+
+    #[test]
+    fn polygons_contain_their_inside_and_report_simplicity() {
+        let sq = square();
+        assert!(sq.contains(PointOnFloor::new(1.0, 1.0)));
+        assert!(!sq.contains(PointOnFloor::new(3.0, 1.0)));
+        assert!(sq.is_simple());
+        assert!((sq.area() - 4.0).abs() < 1e-12);
+        let bowtie = PolygonOnFloor::new(vec![
+            PointOnFloor::new(0.0, 0.0),
+            PointOnFloor::new(2.0, 2.0),
+            PointOnFloor::new(2.0, 0.0),
+            PointOnFloor::new(0.0, 2.0),
+        ]);
+        assert!(!bowtie.is_simple());
+    }
+
+    proptest! {
+        #[test]
+        fn convex_polygons_contain_their_centroid(cx in -50f64..50.0, cy in -50f64..50.0, r in 0.1f64..20.0, n in 3usize..12) {
+            let pts = (0..n).map(|k| {
+                let a = k as f64 / n as f64 * std::f64::consts::TAU;
+                PointOnFloor::new(cx + r * a.cos(), cy + r * a.sin())
+            }).collect();
+            let poly = PolygonOnFloor::new(pts);
+            prop_assert!(poly.is_simple());
+            prop_assert!(poly.contains(PointOnFloor::new(cx, cy)));
+            prop_assert!(!poly.contains(PointOnFloor::new(cx + 2.0 * r, cy)));
         }
     }
 
