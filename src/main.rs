@@ -260,13 +260,14 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
     } else {
         for c in &report.cameras {
             eprintln!(
-                "camera '{}': {} frames, {} faces blurred, {} dropped, {} reconnects{}",
+                "camera '{}': {} frames, {} faces blurred, {} dropped, {} reconnects{}{}",
                 c.name,
                 c.frames_processed,
                 c.faces_detected,
                 c.frames_dropped,
                 c.reconnects,
-                c.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default()
+                c.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default(),
+                c.last_problem.as_ref().filter(|_| c.error.is_none()).map(|e| format!(", last problem: {e}")).unwrap_or_default()
             );
         }
         eprintln!("{} events written to {} in {:.1} s", report.events_written, report.database.display(), report.seconds);

@@ -88,6 +88,14 @@ impl SourceSpec {
         }
     }
 
+    /// How errors name this source: `camera 'door'`, or `video file /path/clip.mp4` for files.
+    pub fn label(&self) -> String {
+        match self.kind {
+            SourceKind::File => format!("video file {}", self.uri),
+            _ => format!("camera '{}'", self.name),
+        }
+    }
+
     /// How frames queue up for this source.
     pub fn queue_policy(&self) -> QueuePolicy {
         if self.kind.is_live() || self.realtime { QueuePolicy::DropOldest } else { QueuePolicy::Block }
@@ -103,7 +111,7 @@ impl SourceSpec {
         let (template_name, template) = match &self.template {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::BadPipeline {
-                    camera: self.name.clone(),
+                    camera: self.label(),
                     description: path.display().to_string(),
                     message: format!("cannot read pipeline template: {e}"),
                 })?;
@@ -111,7 +119,7 @@ impl SourceSpec {
             }
             None => {
                 let (name, text) = self.kind.builtin_template().ok_or_else(|| Error::BadPipeline {
-                    camera: self.name.clone(),
+                    camera: self.label(),
                     description: String::new(),
                     message: "USB cameras are read with nokhwa, not a GStreamer pipeline (use kind = \"v4l2\" for GStreamer)".into(),
                 })?;
@@ -119,10 +127,10 @@ impl SourceSpec {
             }
         };
         if !template.contains("name=frames") {
-            return Err(Error::NoAppsink { camera: self.name.clone(), template: template_name });
+            return Err(Error::NoAppsink { camera: self.label(), template: template_name });
         }
         let uri = match self.kind {
-            SourceKind::File => file_uri(Path::new(&self.uri), &self.name)?,
+            SourceKind::File => file_uri(Path::new(&self.uri), &self.label())?,
             _ => self.uri.clone(),
         };
         let size = match (self.width, self.height) {
@@ -143,7 +151,7 @@ impl SourceSpec {
             let placeholder = format!("{{{key}}}");
             if out.contains(&placeholder) {
                 let value = value.ok_or_else(|| Error::MissingPlaceholder {
-                    camera: self.name.clone(),
+                    camera: self.label(),
                     placeholder: key.to_string(),
                 })?;
                 out = out.replace(&placeholder, &value);
@@ -187,6 +195,8 @@ pub struct CameraStatus {
     pub reconnects: AtomicU64,
     /// Length of the stream in milliseconds when the source knows it (files), else 0.
     pub duration_ms: AtomicU64,
+    /// Stream position of the newest frame, in milliseconds.
+    pub position_ms: AtomicU64,
     state: Mutex<CameraState>,
     last_error: Mutex<Option<String>>,
 }
@@ -198,6 +208,7 @@ impl CameraStatus {
             frames: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             duration_ms: AtomicU64::new(0),
+            position_ms: AtomicU64::new(0),
             state: Mutex::new(CameraState::Starting),
             last_error: Mutex::new(None),
         }
@@ -234,7 +245,7 @@ impl CameraHandle {
     /// Waits for the camera's thread: `Err` if the source failed for good.
     pub fn join(self) -> Result<()> {
         self.thread.join().unwrap_or_else(|_| {
-            Err(Error::Stream { camera: self.status.name.clone(), message: "capture thread panicked".into() })
+            Err(Error::Stream { camera: format!("camera '{}'", self.status.name), message: "capture thread panicked".into() })
         })
     }
 
@@ -265,7 +276,7 @@ pub fn spawn(spec: SourceSpec, camera_index: usize, tx: FrameSender, stop: Stop)
             }
             result
         })
-        .map_err(|e| Error::Stream { camera: status.name.clone(), message: format!("cannot start thread: {e}") })?;
+        .map_err(|e| Error::Stream { camera: format!("camera '{}'", status.name), message: format!("cannot start thread: {e}") })?;
     Ok(CameraHandle { status, thread })
 }
 
@@ -365,7 +376,7 @@ fn run_once(
     stop: &Stop,
     status: &Arc<CameraStatus>,
 ) -> Result<Ended> {
-    let camera = spec.name.clone();
+    let camera = spec.label();
     let bad_pipeline = |message: String| Error::BadPipeline {
         camera: camera.clone(),
         description: description.to_string(),
@@ -404,6 +415,9 @@ fn run_once(
                     gst::FlowError::Error
                 })?;
                 let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+                if let Some(p) = pts {
+                    sink_status.position_ms.store(p.as_millis() as u64, Ordering::Relaxed);
+                }
                 drop(sample); // our reference is now the only one: the buffer can be written in place
                 if !buffer.is_writable() {
                     sink_copies.fetch_add(1, Ordering::Relaxed);
@@ -438,18 +452,26 @@ fn run_once(
         let mut last_count = status.frames.load(Ordering::Relaxed);
         let mut last_progress = Instant::now();
         let mut got_any = false;
+        let mut first_warning: Option<String> = None;
         loop {
             if stop.requested() {
                 return Ok(Ended::Stopped);
             }
             let msg = bus.timed_pop_filtered(
                 gst::ClockTime::from_mseconds(100),
-                &[gst::MessageType::Error, gst::MessageType::Eos],
+                &[gst::MessageType::Error, gst::MessageType::Eos, gst::MessageType::Warning],
             );
             if let Some(msg) = msg {
                 match msg.view() {
-                    gst::MessageView::Eos(..) => return Ok(Ended::Eos),
+                    gst::MessageView::Eos(..) => {
+                        check_complete(spec, status, first_warning.as_deref())?;
+                        return Ok(Ended::Eos);
+                    }
                     gst::MessageView::Error(err) => return Err(stream_error(&camera, err)),
+                    gst::MessageView::Warning(w) => {
+                        tracing::debug!(camera = %spec.name, "GStreamer warning: {}", w.error());
+                        first_warning.get_or_insert_with(|| w.error().to_string());
+                    }
                     _ => {}
                 }
             }
@@ -481,6 +503,30 @@ fn run_once(
         tracing::debug!(camera = %spec.name, copied, "frames copied because their buffer was shared");
     }
     result
+}
+
+/// A file that ends well before its own stated duration is truncated or damaged: say so rather than
+/// pretending it was processed completely.
+fn check_complete(spec: &SourceSpec, status: &CameraStatus, warning: Option<&str>) -> Result<()> {
+    let duration = status.duration_ms.load(Ordering::Relaxed);
+    let position = status.position_ms.load(Ordering::Relaxed);
+    let frames = status.frames.load(Ordering::Relaxed);
+    if spec.kind != SourceKind::File || duration == 0 {
+        return Ok(());
+    }
+    let slack = (duration / 50).max(1000);
+    if position + slack < duration || frames == 0 {
+        let mut message = format!(
+            "the stream ended at {:.1} s of its {:.1} s after {frames} frames: the file is truncated or damaged",
+            position as f64 / 1000.0,
+            duration as f64 / 1000.0
+        );
+        if let Some(w) = warning {
+            message.push_str(&format!(" (decoder: {w})"));
+        }
+        return Err(Error::Stream { camera: spec.label(), message });
+    }
+    Ok(())
 }
 
 fn stream_error(camera: &str, err: &gst::message::Error) -> Error {

@@ -25,22 +25,23 @@ use crossbeam::queue::ArrayQueue;
 pub use gst_source::{CameraHandle, CameraState, CameraStatus, SourceKind, SourceSpec};
 pub use queue::{FrameReceiver, FrameSender, QueuePolicy, QueueStats};
 
-/// Errors at the capture boundary. Each names the camera or file it is about.
+/// Errors at the capture boundary. Each names the camera or file it is about: `camera` holds a label such
+/// as `camera 'door'` or `video file /path/clip.mp4` (see [`SourceSpec::label`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("GStreamer could not be initialised: {0}")]
     Init(String),
     #[error("video file {path} does not exist")]
     FileNotFound { path: PathBuf },
-    #[error("camera '{camera}': the pipeline description is invalid: {message}\n  pipeline: {description}")]
+    #[error("{camera}: the pipeline description is invalid: {message}\n  pipeline: {description}")]
     BadPipeline { camera: String, description: String, message: String },
-    #[error("camera '{camera}': pipeline template {template} has no `appsink name=frames`")]
+    #[error("{camera}: pipeline template {template} has no `appsink name=frames`")]
     NoAppsink { camera: String, template: String },
-    #[error("camera '{camera}': placeholder {{{placeholder}}} in the pipeline template has no value (set `{placeholder}` in the camera's config)")]
+    #[error("{camera}: placeholder {{{placeholder}}} in the pipeline template has no value (set `{placeholder}` in the camera's config)")]
     MissingPlaceholder { camera: String, placeholder: String },
-    #[error("camera '{camera}': {message}")]
+    #[error("{camera}: {message}")]
     Stream { camera: String, message: String },
-    #[error("camera '{camera}': no frame arrived within {seconds} s")]
+    #[error("{camera}: no frame arrived within {seconds} s")]
     Stalled { camera: String, seconds: u64 },
     #[error("USB camera {index}: {message}")]
     Usb { index: u32, message: String },

@@ -25,6 +25,10 @@ pub fn read(path: &Path) -> Result<Frame> {
 /// Writes pixels as JPEG or PNG (by extension). Callers pass the view of an anonymized frame, or a picture
 /// drawn over one.
 pub(crate) fn write(view: &RgbView<'_>, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Output { path: path.to_path_buf(), message: format!("cannot create {}: {e}", dir.display()) })?;
+    }
     view.to_rgb_image()
         .save(path)
         .map_err(|e| Error::Output { path: path.to_path_buf(), message: e.to_string() })

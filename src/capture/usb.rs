@@ -30,7 +30,7 @@ pub fn list() -> Result<Vec<String>> {
 pub(super) fn supervise(spec: &SourceSpec, camera_index: usize, tx: &FrameSender, stop: &Stop, status: &Arc<CameraStatus>) -> Result<()> {
     let index = parse_index(&spec.uri).ok_or_else(|| Error::Usb {
         index: 0,
-        message: format!("camera '{}': uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.name, spec.uri),
+        message: format!("{}: uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.label(), spec.uri),
     })?;
     let pool = Arc::new(ArrayQueue::new(4));
     retry_with_backoff(spec, stop, status, || {

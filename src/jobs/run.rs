@@ -37,7 +37,10 @@ pub struct CameraReport {
     pub frames_dropped: u64,
     pub faces_detected: u64,
     pub reconnects: u64,
+    /// Why the camera stopped for good (files, bad pipelines).
     pub error: Option<String>,
+    /// The last problem of a live camera that is being retried (unreachable, stream ended, stalled).
+    pub last_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,15 +164,16 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             .find(|(idx, ..)| *idx == i)
             .map(|&(_, p, f, faces)| (p, f, faces))
             .unwrap_or_default();
-        let (error, reconnects) = match handle {
+        let (error, reconnects, last_problem) = match handle {
             Some(h) => {
                 let reconnects = h.status.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+                let last_problem = h.status.last_error();
                 let state = h.status.state();
                 let err = h.join().err().map(|e| e.to_string());
                 let err = err.or_else(|| (state == CameraState::Failed).then(|| "failed".to_string()));
-                (err, reconnects)
+                (err, reconnects, last_problem)
             }
-            None => (start_errors[i].take(), 0),
+            None => (start_errors[i].take(), 0, None),
         };
         cameras.push(CameraReport {
             name: names[i].clone(),
@@ -179,6 +183,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             faces_detected: faces,
             reconnects,
             error,
+            last_problem,
         });
     }
     let ws = writer.finish()?;

@@ -101,3 +101,14 @@ pub fn frame_summary(conn: &Connection, path: &Path) -> Result<Vec<CameraSummary
         .map_err(sql_err(path))?;
     rows.collect::<std::result::Result<Vec<_>, _>>().map_err(sql_err(path))
 }
+
+/// Frames logged for `camera` with `from_ms <= ts_ms < to_ms`.
+pub fn frames_between(conn: &Connection, path: &Path, camera: &str, from_ms: i64, to_ms: i64) -> Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM frame_log f JOIN cameras c ON c.id = f.camera_id
+         WHERE c.name = ?1 AND f.ts_ms >= ?2 AND f.ts_ms < ?3",
+        rusqlite::params![camera, from_ms, to_ms],
+        |r| r.get(0),
+    )
+    .map_err(sql_err(path))
+}

@@ -1,0 +1,71 @@
+//! Shared helpers: paths into the checkout, the bundled models, running the iobox binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use iobox::infer::ModelSource;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(rel: &str) -> PathBuf {
+    root().join("tests/data").join(rel)
+}
+
+pub fn sample_clip() -> PathBuf {
+    root().join("samples/one-by-one-person-detection.mp4")
+}
+
+pub fn models() -> ModelSource {
+    let mut m = ModelSource::new(root().join("models"));
+    m.intra_threads = 2;
+    m
+}
+
+/// Runs the iobox binary with `args` in `cwd`.
+pub fn iobox(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(args)
+        .current_dir(cwd)
+        .env("IOBOX_LOG", "info")
+        .output()
+        .expect("iobox binary runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A face box from the dlib imglab files.
+#[derive(Debug, Clone, Copy)]
+pub struct GtBox {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// (image file, boxes) from a dlib imglab XML file.
+pub fn dlib_boxes(xml: &Path) -> Vec<(String, Vec<GtBox>)> {
+    let text = std::fs::read_to_string(xml).unwrap();
+    let attr = |tag: &str, name: &str| -> u32 {
+        let key = format!("{name}='");
+        let start = tag.find(&key).unwrap_or_else(|| panic!("{name} in {tag}")) + key.len();
+        tag[start..start + tag[start..].find('\'').unwrap()].parse().unwrap()
+    };
+    let mut out = Vec::new();
+    for image in text.split("<image ").skip(1) {
+        let file_start = image.find("file='").unwrap() + 6;
+        let file = image[file_start..file_start + image[file_start..].find('\'').unwrap()].to_string();
+        let boxes = image
+            .split("<box ")
+            .skip(1)
+            .map(|b| GtBox { left: attr(b, "left"), top: attr(b, "top"), width: attr(b, "width"), height: attr(b, "height") })
+            .collect();
+        out.push((file, boxes));
+    }
+    out
+}

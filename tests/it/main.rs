@@ -1,0 +1,10 @@
+//! iobox's integration tests: one binary, one module per area. Everything runs on real media from
+//! tests/data and samples/, the bundled models, real GStreamer pipelines and real SQLite files.
+
+mod common;
+
+mod anonymize;
+mod capture;
+mod errors;
+mod models;
+mod rtsp;

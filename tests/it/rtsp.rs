@@ -1,0 +1,129 @@
+//! A real RTSP server (gstreamer-rtsp-server, in this process, on 127.0.0.1) feeds `iobox run`; the server
+//! goes away and comes back on the same port, and iobox reconnects while its other camera keeps running.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer_rtsp_server as rtsp;
+use rtsp::glib;
+use rtsp::prelude::*;
+
+use crate::common;
+
+struct Server {
+    main_loop: glib::MainLoop,
+    thread: Option<JoinHandle<()>>,
+    port: u16,
+}
+
+impl Server {
+    /// Serves the bundled clip (H.264, real time) at rtsp://127.0.0.1:PORT/cam; port 0 picks a free one.
+    fn start(port: u16) -> Server {
+        iobox::capture::init().unwrap();
+        let clip = common::sample_clip();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let ctx = glib::MainContext::new();
+            let main_loop = glib::MainLoop::new(Some(&ctx), false);
+            ctx.with_thread_default(|| {
+                let server = rtsp::RTSPServer::new();
+                server.set_address("127.0.0.1");
+                server.set_service(&port.to_string());
+                let factory = rtsp::RTSPMediaFactory::new();
+                factory.set_launch(&format!(
+                    "( filesrc location=\"{}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )",
+                    clip.display()
+                ));
+                factory.set_shared(true);
+                server.mount_points().unwrap().add_factory("/cam", factory);
+                let source = server.attach(Some(&ctx)).expect("RTSP server attaches");
+                tx.send((server.bound_port() as u16, main_loop.clone())).unwrap();
+                main_loop.run();
+                // Going away: close every client connection and the listening socket.
+                server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+                if let Some(s) = ctx.find_source_by_id(&source) {
+                    s.destroy();
+                }
+                while ctx.iteration(false) {}
+            })
+            .unwrap();
+        });
+        let (port, main_loop) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
+        Server { main_loop, thread: Some(thread), port }
+    }
+
+    fn stop(mut self) {
+        self.main_loop.quit();
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn frames(db: &Path, camera: &str, from: i64, to: i64) -> i64 {
+    match iobox::store::open_ro(db) {
+        Ok(conn) => iobox::store::frames_between(&conn, db, camera, from, to).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
+    let server = Server::start(0);
+    let port = server.port;
+    assert_ne!(port, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.sqlite");
+    std::fs::write(
+        dir.path().join("iobox.toml"),
+        format!(
+            "[store]\npath = \"events.sqlite\"\n\
+             [[camera]]\nname = \"ipcam\"\nkind = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{port}/cam\"\n\
+             connect_timeout_s = 10\nstall_timeout_s = 3\nreconnect_max_s = 1\n\
+             [[camera]]\nname = \"other\"\nkind = \"test\"\nwidth = 160\nheight = 120\nfps = 10\n"
+        ),
+    )
+    .unwrap();
+    let start = now_ms();
+    let child = Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["run", "--config", "iobox.toml", "--for", "40", "--json"])
+        .current_dir(dir.path())
+        .env("IOBOX_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    wait_for("frames from the RTSP camera", Duration::from_secs(25), || frames(&db, "ipcam", start, i64::MAX) >= 20);
+    server.stop();
+    let down = now_ms();
+    std::thread::sleep(Duration::from_secs(4));
+    let server = Server::start(port);
+    let up = now_ms();
+    wait_for("frames after the camera came back", Duration::from_secs(25), || frames(&db, "ipcam", up, i64::MAX) >= 20);
+    server.stop();
+
+    let out = child.wait_with_output().unwrap();
+    let log = common::text(&out);
+    assert!(out.status.success(), "{log}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cam = |n: &str| report["cameras"].as_array().unwrap().iter().find(|c| c["name"] == n).unwrap().clone();
+    assert!(cam("ipcam")["reconnects"].as_u64().unwrap() >= 1, "{report}");
+    let during_outage = frames(&db, "other", down, up);
+    println!("ipcam: {} frames before, {} after; other camera during the outage: {during_outage}",
+        frames(&db, "ipcam", start, down), frames(&db, "ipcam", up, i64::MAX));
+    assert!(during_outage >= 20, "the other camera kept running during the outage: {during_outage} frames");
+    assert!(log.contains("camera 'ipcam'") && log.contains("reconnecting"), "{log}");
+}
