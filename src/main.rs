@@ -96,6 +96,9 @@ struct RunArgs {
     /// Write events to this SQLite file instead of the config's.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Also record each camera's anonymized video here (.mp4 or .mkv; `{camera}` becomes the camera name).
+    #[arg(long, value_name = "PATH")]
+    record: Option<String>,
     /// Stop after this many seconds.
     #[arg(long = "for", value_name = "SECONDS")]
     duration: Option<f64>,
@@ -247,6 +250,15 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
     if let Some(db) = args.db {
         config.store_path = db;
     }
+    if let Some(r) = args.record {
+        if !iobox::capture::encode::is_video_path(std::path::Path::new(&r)) {
+            bail!("--record {r}: the path must end in .mp4 or .mkv");
+        }
+        if config.cameras.len() > 1 && !r.contains("{camera}") {
+            bail!("--record {r}: with several cameras the path must contain {{camera}}");
+        }
+        config.record = Some(r);
+    }
     if let Some(s) = args.duration {
         if !(s.is_finite() && s > 0.0) {
             bail!("--for {s}: give a positive number of seconds");
@@ -271,6 +283,11 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
             );
         }
         eprintln!("{} events written to {} in {:.1} s", report.events_written, report.database.display(), report.seconds);
+        if let Some(r) = &config.record {
+            for c in &config.cameras {
+                eprintln!("anonymized video of '{}': {}", c.source.name, r.replace("{camera}", &c.source.name));
+            }
+        }
     }
     Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,0 +1,24 @@
+# The two commands a new user needs (see README.md). Each first installs whatever is missing.
+.PHONY: demo test setup bench clean
+
+# Anonymize the bundled sample clip and log what was seen: out/sample.mp4 and iobox.sqlite.
+demo:
+	scripts/setup.sh demo
+	cargo run --release -- run --record 'out/{camera}.mp4'
+
+# The whole test suite (unit, property and integration tests on real media).
+test:
+	scripts/setup.sh test
+	cargo test --release
+
+setup:
+	scripts/setup.sh test
+
+# Benchmarks: criterion micro-benchmarks and the side-by-side comparison written to BENCHMARKS.md.
+bench:
+	scripts/setup.sh test
+	scripts/bench.sh
+
+clean:
+	cargo clean
+	rm -rf out iobox.sqlite*
