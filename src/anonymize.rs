@@ -123,14 +123,11 @@ impl Anonymizer {
             self.next_held.push(Held { region: *d, frames_left: self.config.hold_frames });
         }
         for held in &self.held {
-            let seen_again = detections
-                .iter()
-                .any(|d| d.iou(&held.region) > SAME_REGION_IOU || d.contains(held.region.centre()));
+            let seen_again =
+                detections.iter().any(|d| d.iou(&held.region) > SAME_REGION_IOU || d.contains(held.region.centre()));
             if !seen_again && held.frames_left > 0 {
-                self.next_held.push(Held {
-                    region: held.region.expanded(HOLD_GROWTH),
-                    frames_left: held.frames_left - 1,
-                });
+                self.next_held
+                    .push(Held { region: held.region.expanded(HOLD_GROWTH), frames_left: held.frames_left - 1 });
             }
         }
         std::mem::swap(&mut self.held, &mut self.next_held);

@@ -163,10 +163,8 @@ impl Config {
 
     /// Parses TOML text; `path` names it in errors and `base` anchors relative paths.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: describe_toml_error(text, &e),
-        })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| Error::Parse { path: path.to_path_buf(), message: describe_toml_error(text, &e) })?;
         validate(raw, path, base)
     }
 }
@@ -184,7 +182,8 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
-    let invalid = |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message };
+    let invalid =
+        |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message };
     let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
 
     if raw.camera.is_empty() {
@@ -195,7 +194,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     for (i, c) in raw.camera.into_iter().enumerate() {
         let field = |f: &str| format!("camera[{i}].{f}");
         if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-            return Err(invalid(&field("name"), format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", c.name)));
+            return Err(invalid(
+                &field("name"),
+                format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", c.name),
+            ));
         }
         if !names.insert(c.name.clone()) {
             return Err(invalid(&field("name"), format!("camera name '{}' is used twice", c.name)));
@@ -306,12 +308,18 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         return Err(invalid("runtime.intra_threads", format!("{intra_threads} is not between 1 and 256")));
     }
     let mut model_overrides = Vec::new();
-    for (kind, p) in [(ModelKind::Face, raw.models.face), (ModelKind::Pose, raw.models.pose), (ModelKind::Emotion, raw.models.emotion)] {
+    for (kind, p) in [
+        (ModelKind::Face, raw.models.face),
+        (ModelKind::Pose, raw.models.pose),
+        (ModelKind::Emotion, raw.models.emotion),
+    ] {
         if let Some(p) = p {
             model_overrides.push((kind, resolve(&p)));
         }
     }
-    let resolve_template = |t: Option<String>| t.map(|t| if Path::new(&t).is_absolute() { t } else { base.join(t).to_string_lossy().into_owned() });
+    let resolve_template = |t: Option<String>| {
+        t.map(|t| if Path::new(&t).is_absolute() { t } else { base.join(t).to_string_lossy().into_owned() })
+    };
 
     Ok(Config {
         origin: path.display().to_string(),
@@ -352,7 +360,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let err = parse("[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"x.mp4\"\nfps = 0\n").unwrap_err().to_string();
+        let err =
+            parse("[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"x.mp4\"\nfps = 0\n").unwrap_err().to_string();
         assert!(err.contains("camera[0].fps"), "{err}");
         let err = parse("[blur]\nmargin = 3.0\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("blur.margin"), "{err}");
@@ -364,7 +373,8 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        let c = parse("[store]\npath = \"db/x.sqlite\"\n[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"v.mp4\"\n").unwrap();
+        let c = parse("[store]\npath = \"db/x.sqlite\"\n[[camera]]\nname = \"a\"\nkind = \"file\"\nuri = \"v.mp4\"\n")
+            .unwrap();
         assert_eq!(c.store_path, PathBuf::from("/base/db/x.sqlite"));
         assert_eq!(c.cameras[0].source.uri, "/base/v.mp4");
     }

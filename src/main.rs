@@ -153,11 +153,9 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 
 fn model_source(config: &Config) -> Result<ModelSource> {
     iobox::infer::runtime::ensure_loaded(config.onnxruntime.as_deref())?;
-    let dir = config
-        .models_dir
-        .clone()
-        .or_else(iobox::infer::find_models_dir)
-        .context("the bundled models were not found: run iobox from its checkout, or set IOBOX_MODELS or [models] dir")?;
+    let dir = config.models_dir.clone().or_else(iobox::infer::find_models_dir).context(
+        "the bundled models were not found: run iobox from its checkout, or set IOBOX_MODELS or [models] dir",
+    )?;
     let mut models = ModelSource::new(dir);
     models.overrides = config.model_overrides.clone();
     models.intra_threads = config.intra_threads;
@@ -225,7 +223,8 @@ fn blur(args: BlurArgs) -> Result<ExitCode> {
     if let Some(h) = args.hold {
         blur.hold_frames = h;
     }
-    let job = BlurJob { input: args.input, output: args.output, models, face, blur, progress: !args.quiet && !args.json };
+    let job =
+        BlurJob { input: args.input, output: args.output, models, face, blur, progress: !args.quiet && !args.json };
     let report = job.run(&stop_on_signal())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -279,10 +278,19 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
                 c.frames_dropped,
                 c.reconnects,
                 c.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default(),
-                c.last_problem.as_ref().filter(|_| c.error.is_none()).map(|e| format!(", last problem: {e}")).unwrap_or_default()
+                c.last_problem
+                    .as_ref()
+                    .filter(|_| c.error.is_none())
+                    .map(|e| format!(", last problem: {e}"))
+                    .unwrap_or_default()
             );
         }
-        eprintln!("{} events written to {} in {:.1} s", report.events_written, report.database.display(), report.seconds);
+        eprintln!(
+            "{} events written to {} in {:.1} s",
+            report.events_written,
+            report.database.display(),
+            report.seconds
+        );
         if let Some(r) = &config.record {
             for c in &config.cameras {
                 eprintln!("anonymized video of '{}': {}", c.source.name, r.replace("{camera}", &c.source.name));

@@ -11,6 +11,7 @@ use crate::stats::Ring;
 #[derive(Debug, Default, Clone)]
 pub struct StageTimes {
     pub face: Ring,
+    /// Blur time of frames in which something was blurred.
     pub blur: Ring,
 }
 
@@ -47,7 +48,9 @@ impl Perception {
         self.regions.extend(self.faces.iter().map(|f| f.bbox));
         let t = std::time::Instant::now();
         let frame = anonymizer.anonymize(frame, &self.regions);
-        self.times.blur.push(t.elapsed());
+        if frame.regions_blurred() > 0 {
+            self.times.blur.push(t.elapsed());
+        }
         Ok(Processed { frame, faces_detected: self.faces.len() })
     }
 }

@@ -25,10 +25,7 @@ pub struct VideoWriter {
 
 /// Can this path be written as a video?
 pub fn is_video_path(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
-        Some("mp4" | "mkv")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("mp4" | "mkv"))
 }
 
 impl VideoWriter {
@@ -42,7 +39,8 @@ impl VideoWriter {
             _ => return Err(out_err("unsupported video extension (use .mp4 or .mkv)".into())),
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| out_err(format!("cannot create folder {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| out_err(format!("cannot create folder {}: {e}", dir.display())))?;
         }
         let location = path.to_str().ok_or_else(|| out_err("path is not valid UTF-8".into()))?;
         let description = template.trim().replace("{location}", &location.replace('"', "\\\""));
@@ -119,10 +117,9 @@ impl VideoWriter {
     pub fn finish(self) -> Result<u64> {
         let _ = self.appsrc.end_of_stream();
         let bus = self.pipeline.bus().expect("a pipeline has a bus");
-        let result = match bus.timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) {
+        let result = match bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
+        {
             Some(msg) => match msg.view() {
                 gst::MessageView::Error(err) => Err(self.error(err.error().to_string())),
                 _ => Ok(self.frames),

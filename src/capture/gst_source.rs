@@ -121,7 +121,9 @@ impl SourceSpec {
                 let (name, text) = self.kind.builtin_template().ok_or_else(|| Error::BadPipeline {
                     camera: self.label(),
                     description: String::new(),
-                    message: "USB cameras are read with nokhwa, not a GStreamer pipeline (use kind = \"v4l2\" for GStreamer)".into(),
+                    message:
+                        "USB cameras are read with nokhwa, not a GStreamer pipeline (use kind = \"v4l2\" for GStreamer)"
+                            .into(),
                 })?;
                 (name.to_string(), text.to_string())
             }
@@ -150,10 +152,8 @@ impl SourceSpec {
         for (key, value) in fills {
             let placeholder = format!("{{{key}}}");
             if out.contains(&placeholder) {
-                let value = value.ok_or_else(|| Error::MissingPlaceholder {
-                    camera: self.label(),
-                    placeholder: key.to_string(),
-                })?;
+                let value = value
+                    .ok_or_else(|| Error::MissingPlaceholder { camera: self.label(), placeholder: key.to_string() })?;
                 out = out.replace(&placeholder, &value);
             }
         }
@@ -165,10 +165,8 @@ fn file_uri(path: &Path, camera: &str) -> Result<String> {
     if !path.is_file() {
         return Err(Error::FileNotFound { path: path.to_path_buf() });
     }
-    let abs = std::fs::canonicalize(path).map_err(|e| Error::Stream {
-        camera: camera.to_string(),
-        message: format!("{}: {e}", path.display()),
-    })?;
+    let abs = std::fs::canonicalize(path)
+        .map_err(|e| Error::Stream { camera: camera.to_string(), message: format!("{}: {e}", path.display()) })?;
     gst::glib::filename_to_uri(&abs, None)
         .map(|u| u.to_string())
         .map_err(|e| Error::Stream { camera: camera.to_string(), message: format!("{}: {e}", path.display()) })
@@ -245,7 +243,10 @@ impl CameraHandle {
     /// Waits for the camera's thread: `Err` if the source failed for good.
     pub fn join(self) -> Result<()> {
         self.thread.join().unwrap_or_else(|_| {
-            Err(Error::Stream { camera: format!("camera '{}'", self.status.name), message: "capture thread panicked".into() })
+            Err(Error::Stream {
+                camera: format!("camera '{}'", self.status.name),
+                message: "capture thread panicked".into(),
+            })
         })
     }
 
@@ -276,7 +277,10 @@ pub fn spawn(spec: SourceSpec, camera_index: usize, tx: FrameSender, stop: Stop)
             }
             result
         })
-        .map_err(|e| Error::Stream { camera: format!("camera '{}'", status.name), message: format!("cannot start thread: {e}") })?;
+        .map_err(|e| Error::Stream {
+            camera: format!("camera '{}'", status.name),
+            message: format!("cannot start thread: {e}"),
+        })?;
     Ok(CameraHandle { status, thread })
 }
 
@@ -306,7 +310,7 @@ pub(super) fn retry_with_backoff(
             backoff = FIRST_BACKOFF;
         }
         match outcome {
-            Ok(true) => return Ok(()), // stopped on request
+            Ok(true) => return Ok(()),                        // stopped on request
             Ok(false) if !spec.reconnects() => return Ok(()), // a file reached its end
             Ok(false) => {
                 tracing::warn!(camera = %spec.name, "stream ended; reconnecting in {:.1} s", backoff.as_secs_f32());
@@ -327,7 +331,13 @@ pub(super) fn retry_with_backoff(
     }
 }
 
-fn supervise(spec: &SourceSpec, camera_index: usize, tx: &FrameSender, stop: &Stop, status: &Arc<CameraStatus>) -> Result<()> {
+fn supervise(
+    spec: &SourceSpec,
+    camera_index: usize,
+    tx: &FrameSender,
+    stop: &Stop,
+    status: &Arc<CameraStatus>,
+) -> Result<()> {
     let description = spec.launch_description()?;
     tracing::debug!(camera = %spec.name, %description, "pipeline");
     retry_with_backoff(spec, stop, status, || {
@@ -347,7 +357,10 @@ struct Layout {
     fps: Option<f64>,
 }
 
-fn frame_from_sample(sample: &gst::Sample, layout: &mut Option<Layout>) -> std::result::Result<(gst::Buffer, (u32, u32, usize, Option<f64>)), String> {
+fn frame_from_sample(
+    sample: &gst::Sample,
+    layout: &mut Option<Layout>,
+) -> std::result::Result<(gst::Buffer, (u32, u32, usize, Option<f64>)), String> {
     let caps = sample.caps().ok_or("sample without caps")?;
     if layout.as_ref().is_none_or(|l| l.caps.as_ref() != caps) {
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("unusable caps {caps}: {e}"))?;
@@ -377,11 +390,8 @@ fn run_once(
     status: &Arc<CameraStatus>,
 ) -> Result<Ended> {
     let camera = spec.label();
-    let bad_pipeline = |message: String| Error::BadPipeline {
-        camera: camera.clone(),
-        description: description.to_string(),
-        message,
-    };
+    let bad_pipeline =
+        |message: String| Error::BadPipeline { camera: camera.clone(), description: description.to_string(), message };
     let element = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
         .map_err(|e| bad_pipeline(e.to_string()))?;
     let pipeline = element
@@ -410,10 +420,11 @@ fn run_once(
                     return Err(gst::FlowError::Eos);
                 }
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let (mut buffer, (width, height, stride, fps)) = frame_from_sample(&sample, &mut layout).map_err(|msg| {
-                    gst::element_error!(sink, gst::StreamError::Format, ("{}", msg));
-                    gst::FlowError::Error
-                })?;
+                let (mut buffer, (width, height, stride, fps)) =
+                    frame_from_sample(&sample, &mut layout).map_err(|msg| {
+                        gst::element_error!(sink, gst::StreamError::Format, ("{}", msg));
+                        gst::FlowError::Error
+                    })?;
                 let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
                 if let Some(p) = pts {
                     sink_status.position_ms.store(p.as_millis() as u64, Ordering::Relaxed);
@@ -486,11 +497,8 @@ fn run_once(
                 }
                 got_any = true;
             } else if spec.kind.is_live() {
-                let (limit, since) = if got_any {
-                    (spec.stall_timeout, last_progress)
-                } else {
-                    (spec.connect_timeout, started)
-                };
+                let (limit, since) =
+                    if got_any { (spec.stall_timeout, last_progress) } else { (spec.connect_timeout, started) };
                 if since.elapsed() > limit {
                     return Err(Error::Stalled { camera: camera.clone(), seconds: limit.as_secs() });
                 }

@@ -37,7 +37,9 @@ pub enum Error {
     BadPipeline { camera: String, description: String, message: String },
     #[error("{camera}: pipeline template {template} has no `appsink name=frames`")]
     NoAppsink { camera: String, template: String },
-    #[error("{camera}: placeholder {{{placeholder}}} in the pipeline template has no value (set `{placeholder}` in the camera's config)")]
+    #[error(
+        "{camera}: placeholder {{{placeholder}}} in the pipeline template has no value (set `{placeholder}` in the camera's config)"
+    )]
     MissingPlaceholder { camera: String, placeholder: String },
     #[error("{camera}: {message}")]
     Stream { camera: String, message: String },
@@ -56,9 +58,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Initialise GStreamer once per process.
 pub fn init() -> Result<()> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(Error::Init)
+    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string())).clone().map_err(Error::Init)
 }
 
 /// Bytes per row of a packed RGB image as GStreamer lays it out by default (rows padded to 4 bytes).

@@ -15,9 +15,8 @@ pub fn is_image_path(path: &Path) -> bool {
 
 /// Reads a JPEG or PNG into a frame of camera 0.
 pub fn read(path: &Path) -> Result<Frame> {
-    let img = image::open(path)
-        .map_err(|e| Error::Image { path: path.to_path_buf(), message: e.to_string() })?
-        .to_rgb8();
+    let img =
+        image::open(path).map_err(|e| Error::Image { path: path.to_path_buf(), message: e.to_string() })?.to_rgb8();
     let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured_at: SystemTime::now(), fps: None };
     Ok(Frame::from_rgb_image(&img, meta))
 }
@@ -26,10 +25,10 @@ pub fn read(path: &Path) -> Result<Frame> {
 /// drawn over one.
 pub(crate) fn write(view: &RgbView<'_>, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Output { path: path.to_path_buf(), message: format!("cannot create {}: {e}", dir.display()) })?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: format!("cannot create {}: {e}", dir.display()),
+        })?;
     }
-    view.to_rgb_image()
-        .save(path)
-        .map_err(|e| Error::Output { path: path.to_path_buf(), message: e.to_string() })
+    view.to_rgb_image().save(path).map_err(|e| Error::Output { path: path.to_path_buf(), message: e.to_string() })
 }

@@ -27,7 +27,13 @@ pub fn list() -> Result<Vec<String>> {
         .map_err(|e| Error::Usb { index: 0, message: e.to_string() })
 }
 
-pub(super) fn supervise(spec: &SourceSpec, camera_index: usize, tx: &FrameSender, stop: &Stop, status: &Arc<CameraStatus>) -> Result<()> {
+pub(super) fn supervise(
+    spec: &SourceSpec,
+    camera_index: usize,
+    tx: &FrameSender,
+    stop: &Stop,
+    status: &Arc<CameraStatus>,
+) -> Result<()> {
     let index = parse_index(&spec.uri).ok_or_else(|| Error::Usb {
         index: 0,
         message: format!("{}: uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.label(), spec.uri),
@@ -51,7 +57,9 @@ fn run_once(
     let usb_err = |message: String| Error::Usb { index, message };
     let device = format!("/dev/video{index}");
     if !std::path::Path::new(&device).exists() {
-        return Err(usb_err(format!("no camera at {device} (is it plugged in, and is the user in the 'video' group?)")));
+        return Err(usb_err(format!(
+            "no camera at {device} (is it plugged in, and is the user in the 'video' group?)"
+        )));
     }
     let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
     let mut camera = nokhwa::Camera::new(CameraIndex::Index(index), format).map_err(|e| usb_err(e.to_string()))?;
@@ -68,7 +76,8 @@ fn run_once(
         raw.decode_image_to_buffer::<RgbFormat>(&mut data).map_err(|e| usb_err(e.to_string()))?;
         let seq = status.frames.fetch_add(1, Ordering::Relaxed);
         let meta = FrameMeta { camera: camera_index, seq, pts: None, captured_at: SystemTime::now(), fps: Some(fps) };
-        let frame = Frame { pixels: Pixels::Owned(PooledVec { data, pool: Some(pool.clone()) }), width, height, stride, meta };
+        let frame =
+            Frame { pixels: Pixels::Owned(PooledVec { data, pool: Some(pool.clone()) }), width, height, stride, meta };
         if tx.push(frame).is_err() {
             break;
         }

@@ -118,7 +118,8 @@ fn elem_name(t: TensorElementType) -> &'static str {
 fn describe(name: &str, ty: &ValueType) -> String {
     match ty {
         ValueType::Tensor { ty, shape, .. } => {
-            let dims: Vec<String> = shape.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect();
+            let dims: Vec<String> =
+                shape.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect();
             format!("'{name}' {} [{}]", elem_name(*ty), dims.join(","))
         }
         other => format!("'{name}' {other:?}"),
@@ -141,10 +142,9 @@ impl ModelEntry {
     /// Checks that `session` has exactly the inputs and outputs this entry promises.
     pub fn check(&self, path: &Path, session: &Session) -> Result<()> {
         let contract = |detail: String| Error::ModelContract { path: path.to_path_buf(), kind: self.name, detail };
-        for (what, specs, found) in [
-            ("input", &self.inputs, session.inputs()),
-            ("output", &self.outputs, session.outputs()),
-        ] {
+        for (what, specs, found) in
+            [("input", &self.inputs, session.inputs()), ("output", &self.outputs, session.outputs())]
+        {
             let found_list = || found.iter().map(|o| describe(o.name(), o.dtype())).collect::<Vec<_>>().join(", ");
             if found.len() != specs.len() {
                 return Err(contract(format!(
@@ -159,7 +159,10 @@ impl ModelEntry {
                 match found.iter().find(|o| o.name() == spec.name) {
                     None => return Err(contract(format!("expected {what} {spec}, found {}", found_list()))),
                     Some(o) if !matches(spec, o.dtype()) => {
-                        return Err(contract(format!("expected {what} {spec}, found {}", describe(o.name(), o.dtype()))));
+                        return Err(contract(format!(
+                            "expected {what} {spec}, found {}",
+                            describe(o.name(), o.dtype())
+                        )));
                     }
                     Some(_) => {}
                 }

@@ -28,7 +28,9 @@ pub enum Error {
     LibraryLoad { path: PathBuf, message: String },
     #[error("model file {path} not found ({hint})")]
     ModelMissing { path: PathBuf, hint: String },
-    #[error("model file {path} is not the bundled {kind} model: sha256 {found}, expected {expected} (the file is damaged or was replaced; restore it with `git checkout models/` or rebuild it with models/export.py)")]
+    #[error(
+        "model file {path} is not the bundled {kind} model: sha256 {found}, expected {expected} (the file is damaged or was replaced; restore it with `git checkout models/` or rebuild it with models/export.py)"
+    )]
     Checksum { path: PathBuf, kind: ModelKind, expected: String, found: String },
     #[error("model file {path} could not be loaded: {message}")]
     Load { path: PathBuf, message: String },

@@ -75,6 +75,8 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static (PathBuf, ort::
     match outcome {
         Ok(loaded) => Ok(loaded),
         Err(Failure::NotFound { looked_in }) => Err(Error::LibraryNotFound { looked_in: looked_in.clone() }),
-        Err(Failure::Load { path, message }) => Err(Error::LibraryLoad { path: path.clone(), message: message.clone() }),
+        Err(Failure::Load { path, message }) => {
+            Err(Error::LibraryLoad { path: path.clone(), message: message.clone() })
+        }
     }
 }

@@ -92,7 +92,12 @@ impl BlurJob {
         })
     }
 
-    fn blur_video(&self, perception: &mut Perception, anonymizer: &mut Anonymizer, stop: &Stop) -> Result<BlurReport, JobError> {
+    fn blur_video(
+        &self,
+        perception: &mut Perception,
+        anonymizer: &mut Anonymizer,
+        stop: &Stop,
+    ) -> Result<BlurReport, JobError> {
         let start = Instant::now();
         let spec = SourceSpec::new("input", SourceKind::File, self.input.to_string_lossy());
         let (tx, rx) = capture::queue::frame_queue(4, spec.queue_policy());

@@ -83,7 +83,9 @@ struct WorkerTotals {
 pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunReport, JobError> {
     let started = Instant::now();
     crate::infer::runtime::ensure_loaded(config.onnxruntime.as_deref())?;
-    let mut models = ModelSource::new(config.models_dir.clone().or_else(crate::infer::find_models_dir).unwrap_or_else(|| "models".into()));
+    let mut models = ModelSource::new(
+        config.models_dir.clone().or_else(crate::infer::find_models_dir).unwrap_or_else(|| "models".into()),
+    );
     models.overrides = config.model_overrides.clone();
     models.intra_threads = config.intra_threads;
     // Load every worker's models before opening cameras: a bad model stops the run before anything starts.
@@ -137,7 +139,9 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
-                .spawn(move || worker_loop(Perception::new(detector), cams, stats, records, &stop, deadline, snapshot_every))
+                .spawn(move || {
+                    worker_loop(Perception::new(detector), cams, stats, records, &stop, deadline, snapshot_every)
+                })
                 .map_err(|e| JobError::Usage(format!("cannot start worker thread: {e}")))?,
         );
     }

@@ -96,7 +96,12 @@ pub fn frame_summary(conn: &Connection, path: &Path) -> Result<Vec<CameraSummary
         .map_err(sql_err(path))?;
     let rows = stmt
         .query_map([], |r| {
-            Ok(CameraSummary { camera: r.get(0)?, frames: r.get(1)?, faces_blurred: r.get(2)?, frames_dropped: r.get(3)? })
+            Ok(CameraSummary {
+                camera: r.get(0)?,
+                frames: r.get(1)?,
+                faces_blurred: r.get(2)?,
+                frames_dropped: r.get(3)?,
+            })
         })
         .map_err(sql_err(path))?;
     rows.collect::<std::result::Result<Vec<_>, _>>().map_err(sql_err(path))

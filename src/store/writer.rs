@@ -84,7 +84,10 @@ impl Writer {
         let mut camera_ids = Vec::with_capacity(cameras.len());
         for name in cameras {
             conn.execute("INSERT OR IGNORE INTO cameras (name) VALUES (?1)", [name]).map_err(&err)?;
-            camera_ids.push(conn.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).map_err(&err)?);
+            camera_ids.push(
+                conn.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get::<_, i64>(0))
+                    .map_err(&err)?,
+            );
         }
         let (tx, rx) = channel::bounded(CHANNEL);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -186,7 +189,14 @@ fn write_batch(conn: &mut Connection, run_id: i64, camera_ids: &[i64], batch: &[
         for r in batch {
             match r {
                 Record::Frame { camera, ts_ms, seq, faces_blurred, frames_dropped } => {
-                    frame.execute(params![run_id, camera_ids[*camera], ts_ms, *seq as i64, faces_blurred, *frames_dropped as i64])?;
+                    frame.execute(params![
+                        run_id,
+                        camera_ids[*camera],
+                        ts_ms,
+                        *seq as i64,
+                        faces_blurred,
+                        *frames_dropped as i64
+                    ])?;
                 }
             }
         }

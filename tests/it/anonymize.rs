@@ -151,10 +151,8 @@ fn pixelate_and_solid_also_cover_every_face() {
 fn the_bundled_clip_blurs_end_to_end_with_the_same_frame_count_and_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("blurred.mp4");
-    let o = common::iobox(
-        &["blur", common::sample_clip().to_str().unwrap(), out.to_str().unwrap(), "--json"],
-        dir.path(),
-    );
+    let o =
+        common::iobox(&["blur", common::sample_clip().to_str().unwrap(), out.to_str().unwrap(), "--json"], dir.path());
     assert!(o.status.success(), "{}", common::text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let (in_frames, in_w, in_h) = iobox::capture::encode::count_frames(&common::sample_clip()).unwrap();

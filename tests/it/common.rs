@@ -63,7 +63,12 @@ pub fn dlib_boxes(xml: &Path) -> Vec<(String, Vec<GtBox>)> {
         let boxes = image
             .split("<box ")
             .skip(1)
-            .map(|b| GtBox { left: attr(b, "left"), top: attr(b, "top"), width: attr(b, "width"), height: attr(b, "height") })
+            .map(|b| GtBox {
+                left: attr(b, "left"),
+                top: attr(b, "top"),
+                width: attr(b, "width"),
+                height: attr(b, "height"),
+            })
             .collect();
         out.push((file, boxes));
     }

@@ -39,7 +39,11 @@ fn a_corrupt_video_names_the_file_and_fails() {
 #[test]
 fn a_malformed_config_names_the_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "bad.toml", "[store]\npath = \"x.sqlite\"\n[[camera]]\nname = \"door\"\nkind = \"rtsp\"\nuri = \"rtsp://x\"\nfps = \"ten\"\n");
+    write(
+        dir.path(),
+        "bad.toml",
+        "[store]\npath = \"x.sqlite\"\n[[camera]]\nname = \"door\"\nkind = \"rtsp\"\nuri = \"rtsp://x\"\nfps = \"ten\"\n",
+    );
     let o = common::iobox(&["run", "--config", "bad.toml"], dir.path());
     assert_eq!(o.status.code(), Some(1));
     let t = common::text(&o);
@@ -140,5 +144,8 @@ fn a_binary_without_onnx_runtime_says_how_to_get_it() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let t = common::text(&o);
-    assert!(t.contains("ONNX Runtime shared library not found") && t.contains("make setup") && t.contains("ORT_DYLIB_PATH"), "{t}");
+    assert!(
+        t.contains("ONNX Runtime shared library not found") && t.contains("make setup") && t.contains("ORT_DYLIB_PATH"),
+        "{t}"
+    );
 }

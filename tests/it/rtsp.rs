@@ -122,8 +122,11 @@ fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
     let cam = |n: &str| report["cameras"].as_array().unwrap().iter().find(|c| c["name"] == n).unwrap().clone();
     assert!(cam("ipcam")["reconnects"].as_u64().unwrap() >= 1, "{report}");
     let during_outage = frames(&db, "other", down, up);
-    println!("ipcam: {} frames before, {} after; other camera during the outage: {during_outage}",
-        frames(&db, "ipcam", start, down), frames(&db, "ipcam", up, i64::MAX));
+    println!(
+        "ipcam: {} frames before, {} after; other camera during the outage: {during_outage}",
+        frames(&db, "ipcam", start, down),
+        frames(&db, "ipcam", up, i64::MAX)
+    );
     assert!(during_outage >= 20, "the other camera kept running during the outage: {during_outage} frames");
     assert!(log.contains("camera 'ipcam'") && log.contains("reconnecting"), "{log}");
 }
