@@ -4,9 +4,11 @@
 //! - [`manifest`]: the bundled models' contract (file, sha256, inputs, outputs), checked at every load.
 //! - [`resize`]: bilinear resampling from a frame straight into a reused input tensor.
 //! - [`face`]: RetinaFace-MobileNet0.25 face detection.
+//! - [`pose`]: MoveNet MultiPose people and keypoints.
 
 pub mod face;
 pub mod manifest;
+pub mod pose;
 pub mod resize;
 pub mod runtime;
 

@@ -24,3 +24,23 @@ fn the_models_readme_names_each_file_source_and_licence() {
         assert!(readme.contains(&entry.sha256), "sha256 of {} missing from models/README.md", entry.file);
     }
 }
+
+#[test]
+fn movenet_with_float16_weights_matches_the_float32_original_within_tolerance() {
+    use iobox::infer::pose::{PoseConfig, PoseEstimator};
+    let mut pose = PoseEstimator::new(&common::models(), PoseConfig { input_long_side: 256, min_score: 0.25 }).unwrap();
+    for name in ["000000040083", "000000196141"] {
+        let dir = common::data("pose_reference");
+        let frame = iobox::capture::still::read(&dir.join(format!("{name}_256.png"))).unwrap();
+        let reference: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}_256.json"))).unwrap()).unwrap();
+        let reference: Vec<f32> =
+            reference["output_0"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = pose.run_raw(&frame.view()).unwrap();
+        assert_eq!(got.len(), reference.len());
+        let worst = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        println!("{name}: largest difference to the float32 model {worst:.2e}");
+        // Coordinates and scores are in 0..1: 2e-3 is under a pixel at 512 px.
+        assert!(worst < 2e-3, "{name}: {worst}");
+    }
+}
