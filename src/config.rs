@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::anonymize::{BlurConfig, BlurMethod};
 use crate::capture::{SourceKind, SourceSpec};
 use crate::infer::ModelKind;
-use crate::infer::face::FaceConfig;
+use crate::track::TrackerConfig;
+use crate::worker::PerceptionConfig;
 
 /// The configuration `iobox run` uses when none is given: the bundled sample clip, the bundled models and
 /// a SQLite file in the working directory.
@@ -42,6 +43,13 @@ pub struct RawConfig {
     pub face: RawFace,
     #[serde(default)]
     pub blur: RawBlur,
+    #[serde(default)]
+    pub pose: RawPose,
+    #[serde(default)]
+    pub emotion: RawEmotion,
+    /// Tracker tuning; every field optional (see `track::TrackerConfig`).
+    #[serde(default)]
+    pub tracking: TrackerConfig,
     #[serde(default)]
     pub output: RawOutput,
     #[serde(default)]
@@ -89,6 +97,22 @@ pub struct RawBlur {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub struct RawPose {
+    pub enabled: Option<bool>,
+    pub input_size: Option<u32>,
+    pub min_score: Option<f32>,
+    pub every_n_frames: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmotion {
+    pub enabled: Option<bool>,
+    pub min_face_px: Option<f32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct RawOutput {
     pub record: Option<String>,
     pub snapshot: Option<String>,
@@ -112,6 +136,7 @@ pub struct RawCamera {
     pub connect_timeout_s: Option<f64>,
     pub stall_timeout_s: Option<f64>,
     pub reconnect_max_s: Option<f64>,
+    pub calibration: Option<PathBuf>,
 }
 
 /// A camera as the appliance runs it.
@@ -119,6 +144,8 @@ pub struct RawCamera {
 pub struct CameraConfig {
     pub source: SourceSpec,
     pub queue_depth: usize,
+    /// The camera's calibration file (floor plan, zones, lines), if any.
+    pub calibration: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -132,8 +159,9 @@ pub struct Config {
     pub onnxruntime: Option<PathBuf>,
     pub workers: usize,
     pub intra_threads: usize,
-    pub face: FaceConfig,
     pub blur: BlurConfig,
+    /// Face detector, pose, emotion and tracker settings.
+    pub perception: PerceptionConfig,
     /// Recording path template with `{camera}`.
     pub record: Option<String>,
     pub snapshot: Option<String>,
@@ -237,21 +265,51 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         if !(1..=64).contains(&queue_depth) {
             return Err(invalid(&field("queue"), format!("{queue_depth} is not between 1 and 64")));
         }
-        cameras.push(CameraConfig { source, queue_depth });
+        cameras.push(CameraConfig { source, queue_depth, calibration: c.calibration.as_deref().map(resolve) });
     }
 
-    let mut face = FaceConfig::default();
-    if let Some(s) = raw.face.input_size {
-        if !(64..=4096).contains(&s) {
-            return Err(invalid("face.input_size", format!("{s} is not between 64 and 4096 pixels")));
+    let mut perception = PerceptionConfig { tracker: raw.tracking.sanitized(), ..PerceptionConfig::default() };
+    let size = |field: &str, v: u32| -> Result<u32> {
+        if !(64..=4096).contains(&v) || v % 32 != 0 {
+            return Err(invalid(field, format!("{v} is not a multiple of 32 between 64 and 4096 pixels")));
         }
-        face.input_long_side = s;
+        Ok(v)
+    };
+    let score = |field: &str, v: f32| -> Result<f32> {
+        if !(0.05..=0.99).contains(&v) {
+            return Err(invalid(field, format!("{v} is not between 0.05 and 0.99")));
+        }
+        Ok(v)
+    };
+    if let Some(s) = raw.face.input_size {
+        perception.face.input_long_side = size("face.input_size", s)?;
     }
     if let Some(s) = raw.face.min_score {
-        if !(0.05..=0.99).contains(&s) {
-            return Err(invalid("face.min_score", format!("{s} is not between 0.05 and 0.99")));
+        perception.face.min_score = score("face.min_score", s)?;
+    }
+    if let Some(s) = raw.pose.input_size {
+        perception.pose.input_long_side = size("pose.input_size", s)?;
+    }
+    if let Some(s) = raw.pose.min_score {
+        perception.pose.min_score = score("pose.min_score", s)?;
+    }
+    if let Some(n) = raw.pose.every_n_frames {
+        if !(1..=30).contains(&n) {
+            return Err(invalid("pose.every_n_frames", format!("{n} is not between 1 and 30")));
         }
-        face.min_score = s;
+        perception.pose_every = n;
+    }
+    if raw.pose.enabled == Some(false) {
+        perception.pose_every = 0;
+    }
+    if let Some(e) = raw.emotion.enabled {
+        perception.emotion_enabled = e;
+    }
+    if let Some(px) = raw.emotion.min_face_px {
+        if !(16.0..=512.0).contains(&px) {
+            return Err(invalid("emotion.min_face_px", format!("{px} is not between 16 and 512 pixels")));
+        }
+        perception.emotion.min_face_px = px;
     }
 
     let mut blur = BlurConfig::default();
@@ -329,8 +387,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         onnxruntime: raw.runtime.onnxruntime.as_deref().map(resolve),
         workers,
         intra_threads,
-        face,
         blur,
+        perception,
         record: resolve_template(raw.output.record),
         snapshot: resolve_template(raw.output.snapshot),
         snapshot_every: Duration::from_secs_f64(snapshot_every),
@@ -344,6 +402,24 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(text, Path::new("test.toml"), Path::new("/base"))
+    }
+
+    #[test]
+    fn pose_emotion_and_tracking_settings_are_read_and_checked() {
+        let c = parse(
+            "[pose]\ninput_size = 384\nevery_n_frames = 2\n[emotion]\nenabled = false\n[tracking]\nconfirm_hits = 5\n\
+             [[camera]]\nname = \"a\"\nkind = \"test\"\ncalibration = \"cal/a.toml\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.perception.pose.input_long_side, 384);
+        assert_eq!(c.perception.pose_every, 2);
+        assert!(!c.perception.emotion_enabled);
+        assert_eq!(c.perception.tracker.confirm_hits, 5);
+        assert_eq!(c.cameras[0].calibration, Some(PathBuf::from("/base/cal/a.toml")));
+        let err = parse("[pose]\ninput_size = 300\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
+        assert!(err.contains("pose.input_size"), "{err}");
+        let err = parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
+        assert!(err.contains("confirm"), "{err}");
     }
 
     #[test]

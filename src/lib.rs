@@ -10,13 +10,18 @@
 //! - [`infer`]: ONNX Runtime sessions, the model manifest, preprocessing, the face detector. The only module
 //!   that knows `ort`.
 //! - [`anonymize`]: blurs faces in place; the only way to make an [`anonymize::AnonymizedFrame`].
-//! - [`worker`]: the per-frame sequence a worker runs (faces -> blur).
+//! - [`worker`]: the per-frame sequence a worker runs (faces, pose, emotion -> blur -> tracks, floor).
+//! - [`track`]: short-lived anonymous track ids (ByteTrack-style), pure code.
+//! - [`calibration`]: per-camera image<->floor homography, floor plan, zones and lines; pure code.
+//! - [`behaviour`]: zone dwell, line crossings, queues, shelf interactions, journeys, mood and heat; pure.
 //! - [`store`]: SQLite schema, migrations, the batched writer thread. The only module that knows rusqlite.
-//! - [`jobs`]: `iobox blur` and `iobox run`, end to end.
+//! - [`jobs`]: `iobox blur`, `iobox run` and `iobox analyze`, end to end.
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
 
 pub mod anonymize;
+pub mod behaviour;
+pub mod calibration;
 pub mod capture;
 pub mod config;
 pub mod geometry;
@@ -26,4 +31,5 @@ pub mod paths;
 pub mod stats;
 pub mod stop;
 pub mod store;
+pub mod track;
 pub mod worker;

@@ -40,6 +40,8 @@ enum Command {
     Blur(BlurArgs),
     /// Run the appliance: cameras from the config, faces blurred, events to SQLite.
     Run(RunArgs),
+    /// Show what the models see, frame by frame: faces, expressions, people, keypoints, tracks, floor positions.
+    Analyze(AnalyzeArgs),
     /// Check the bundled models against models/manifest.toml and load each one.
     Models {
         /// Folder with the models (default: models/ of the iobox checkout, or $IOBOX_MODELS).
@@ -80,12 +82,31 @@ struct BlurArgs {
     /// Frames a face stays blurred after it was last detected.
     #[arg(long)]
     hold: Option<u32>,
+    /// Also run the pose model and blur every head whose nose, eyes or ears it sees but no face box covers
+    /// (slower; `iobox run` always does this).
+    #[arg(long)]
+    pose_backup: bool,
     /// Print a JSON report (frames, faces, per-stage milliseconds) when done.
     #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// An image (.jpg, .png) or a video.
+    input: PathBuf,
+    /// The camera's calibration file, for floor positions in metres.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Take model settings from this config file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// One JSON object per frame (JSON Lines), then an `end` record.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -166,6 +187,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Blur(args) => blur(args),
         Command::Run(args) => run_appliance(args),
+        Command::Analyze(args) => analyze(args),
         Command::Models { dir } => {
             let mut config = Config::embedded_default()?;
             if dir.is_some() {
@@ -203,7 +225,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 fn blur(args: BlurArgs) -> Result<ExitCode> {
     let config = load_config(args.config.as_ref())?;
     let models = model_source(&config)?;
-    let mut face: FaceConfig = config.face;
+    let mut face: FaceConfig = config.perception.face;
     if let Some(s) = args.face_size {
         if !(64..=4096).contains(&s) {
             bail!("--face-size {s} is not between 64 and 4096");
@@ -223,8 +245,15 @@ fn blur(args: BlurArgs) -> Result<ExitCode> {
     if let Some(h) = args.hold {
         blur.hold_frames = h;
     }
-    let job =
-        BlurJob { input: args.input, output: args.output, models, face, blur, progress: !args.quiet && !args.json };
+    let job = BlurJob {
+        input: args.input,
+        output: args.output,
+        models,
+        face,
+        blur,
+        pose_backup: args.pose_backup,
+        progress: !args.quiet && !args.json,
+    };
     let report = job.run(&stop_on_signal())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -240,6 +269,52 @@ fn blur(args: BlurArgs) -> Result<ExitCode> {
             report.seconds,
             report.fps
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    use iobox::jobs::analyze::{AnalyzeJob, Record};
+    use std::io::Write;
+    let config = load_config(args.config.as_ref())?;
+    let models = model_source(&config)?;
+    let calibration = args.calibration.as_deref().map(iobox::calibration::Calibration::load).transpose()?;
+    let job = AnalyzeJob { input: args.input, models, perception: config.perception, blur: config.blur, calibration };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_error = None;
+    job.run(&stop_on_signal(), |record| {
+        let line = if args.json {
+            serde_json::to_string(&record).unwrap_or_default()
+        } else {
+            match &record {
+                Record::Frame(f) => {
+                    let moods: Vec<String> = f
+                        .faces
+                        .iter()
+                        .filter_map(|x| x.emotion.as_ref())
+                        .filter_map(|e| e.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, v)| format!("{k} {v:.2}")))
+                        .collect();
+                    let tracks: Vec<String> = f.people.iter().filter_map(|p| p.track.clone()).collect();
+                    format!(
+                        "frame {}: {} faces [{}], {} people, tracks [{}]",
+                        f.frame,
+                        f.faces.len(),
+                        moods.join(", "),
+                        f.people.len(),
+                        tracks.join(", ")
+                    )
+                }
+                Record::End { frames, .. } => format!("{frames} frames"),
+            }
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            write_error.get_or_insert(e);
+        }
+    })?;
+    out.flush()?;
+    if let Some(e) = write_error {
+        return Err(e.into());
     }
     Ok(ExitCode::SUCCESS)
 }

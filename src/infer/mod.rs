@@ -5,7 +5,9 @@
 //! - [`resize`]: bilinear resampling from a frame straight into a reused input tensor.
 //! - [`face`]: RetinaFace-MobileNet0.25 face detection.
 //! - [`pose`]: MoveNet MultiPose people and keypoints.
+//! - [`emotion`]: facial expression on face crops (mini-Xception).
 
+pub mod emotion;
 pub mod face;
 pub mod manifest;
 pub mod pose;

@@ -49,13 +49,14 @@ pub struct PoseConfig {
     /// The frame is resized so that its longer side is this many pixels (multiple of 32). 256 suits people
     /// that fill a good part of the frame; 384-512 finds smaller, more distant people.
     pub input_long_side: u32,
-    /// Minimum person score (0..1).
+    /// Minimum person score (0..1). Low, so the tracker's second stage sees partly hidden people; the
+    /// tracker decides what counts.
     pub min_score: f32,
 }
 
 impl Default for PoseConfig {
     fn default() -> Self {
-        Self { input_long_side: 256, min_score: 0.25 }
+        Self { input_long_side: 256, min_score: 0.15 }
     }
 }
 

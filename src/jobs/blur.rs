@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::anonymize::{Anonymizer, BlurConfig};
+use crate::anonymize::BlurConfig;
 use crate::capture::encode::{VideoWriter, is_video_path};
 use crate::capture::{self, SourceKind, SourceSpec, still};
 use crate::infer::ModelSource;
-use crate::infer::face::{FaceConfig, FaceDetector};
+use crate::infer::face::FaceConfig;
 use crate::stop::Stop;
-use crate::worker::Perception;
+use crate::track::TrackerConfig;
+use crate::worker::{CameraPerception, Perception, PerceptionConfig};
 
 use super::JobError;
 
@@ -23,6 +24,8 @@ pub struct BlurJob {
     pub models: ModelSource,
     pub face: FaceConfig,
     pub blur: BlurConfig,
+    /// Also run the pose model and blur heads the face detector missed.
+    pub pose_backup: bool,
     pub progress: bool,
 }
 
@@ -35,10 +38,13 @@ pub struct BlurReport {
     pub width: u32,
     pub height: u32,
     pub faces_detected: u64,
+    /// Heads blurred because the pose model saw them and no face box covered them.
+    pub heads_added: u64,
     pub regions_blurred: u64,
     pub seconds: f64,
     pub fps: f64,
     pub face_ms: f64,
+    pub pose_ms: f64,
     pub blur_ms: f64,
     pub encode_ms: f64,
 }
@@ -57,21 +63,23 @@ impl BlurJob {
                 self.output.display()
             )));
         }
-        let detector = FaceDetector::new(&self.models, self.face)?;
-        let mut perception = Perception::new(detector);
-        let mut anonymizer = Anonymizer::new(self.blur);
-        if in_still {
-            self.blur_image(&mut perception, &mut anonymizer)
-        } else {
-            self.blur_video(&mut perception, &mut anonymizer, stop)
-        }
+        let config = PerceptionConfig {
+            face: self.face,
+            pose_every: u32::from(self.pose_backup),
+            emotion_enabled: false,
+            ..PerceptionConfig::default()
+        };
+        let mut perception = Perception::new(&self.models, config)?;
+        let blur = if in_still { BlurConfig { hold_frames: 0, ..self.blur } } else { self.blur };
+        let mut cam = CameraPerception::new(blur, TrackerConfig::default(), None);
+        if in_still { self.blur_image(&mut perception, &mut cam) } else { self.blur_video(&mut perception, &mut cam, stop) }
     }
 
-    fn blur_image(&self, perception: &mut Perception, anonymizer: &mut Anonymizer) -> Result<BlurReport, JobError> {
+    fn blur_image(&self, perception: &mut Perception, cam: &mut CameraPerception) -> Result<BlurReport, JobError> {
         let start = Instant::now();
         let frame = still::read(&self.input)?;
         let (width, height) = (frame.width(), frame.height());
-        let out = perception.process(frame, anonymizer)?;
+        let out = perception.process(frame, cam)?;
         let t = Instant::now();
         out.frame.save_image(&self.output)?;
         let encode_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -83,10 +91,12 @@ impl BlurJob {
             width,
             height,
             faces_detected: out.faces_detected as u64,
+            heads_added: out.heads_added as u64,
             regions_blurred: out.frame.regions_blurred() as u64,
             seconds,
             fps: 1.0 / seconds,
             face_ms: perception.times.face.median_ms(),
+            pose_ms: perception.times.pose.median_ms(),
             blur_ms: perception.times.blur.median_ms(),
             encode_ms,
         })
@@ -95,7 +105,7 @@ impl BlurJob {
     fn blur_video(
         &self,
         perception: &mut Perception,
-        anonymizer: &mut Anonymizer,
+        cam: &mut CameraPerception,
         stop: &Stop,
     ) -> Result<BlurReport, JobError> {
         let start = Instant::now();
@@ -114,7 +124,7 @@ impl BlurJob {
         });
         let mut writer: Option<VideoWriter> = None;
         let mut encode = crate::stats::Ring::default();
-        let (mut frames, mut faces, mut regions) = (0u64, 0u64, 0u64);
+        let (mut frames, mut faces, mut heads, mut regions) = (0u64, 0u64, 0u64, 0u64);
         let (mut width, mut height) = (0, 0);
         let mut failure: Option<JobError> = None;
         while let Ok(frame) = rx.recv() {
@@ -135,7 +145,7 @@ impl BlurJob {
                     }
                 }
             }
-            let out = match perception.process(frame, anonymizer) {
+            let out = match perception.process(frame, cam) {
                 Ok(out) => out,
                 Err(e) => {
                     failure = Some(e.into());
@@ -144,6 +154,7 @@ impl BlurJob {
                 }
             };
             faces += out.faces_detected as u64;
+            heads += out.heads_added as u64;
             regions += out.frame.regions_blurred() as u64;
             let w = writer.as_mut().expect("created above");
             let t = Instant::now();
@@ -184,10 +195,12 @@ impl BlurJob {
             width,
             height,
             faces_detected: faces,
+            heads_added: heads,
             regions_blurred: regions,
             seconds,
             fps: frames as f64 / seconds,
             face_ms: perception.times.face.median_ms(),
+            pose_ms: perception.times.pose.median_ms(),
             blur_ms: perception.times.blur.median_ms(),
             encode_ms: encode.median_ms(),
         })

@@ -2,7 +2,9 @@
 //!
 //! - [`blur`]: `iobox blur IN OUT`, offline anonymization of a file.
 //! - [`run`]: `iobox run`, the appliance.
+//! - [`analyze`]: `iobox analyze`, what the models see, as JSON.
 
+pub mod analyze;
 pub mod blur;
 pub mod run;
 
@@ -17,6 +19,8 @@ pub enum JobError {
     Store(#[from] crate::store::Error),
     #[error(transparent)]
     Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Calibration(#[from] crate::calibration::Error),
     #[error("{0}")]
     Usage(String),
 }

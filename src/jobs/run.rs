@@ -10,15 +10,13 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use crossbeam::channel::Select;
 use serde::Serialize;
 
-use crate::anonymize::Anonymizer;
 use crate::capture::encode::VideoWriter;
 use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
 use crate::config::Config;
 use crate::infer::ModelSource;
-use crate::infer::face::FaceDetector;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
-use crate::worker::Perception;
+use crate::worker::{CameraPerception, Perception};
 
 use super::JobError;
 
@@ -64,7 +62,7 @@ struct CameraSlot {
     index: usize,
     name: String,
     rx: FrameReceiver,
-    anonymizer: Anonymizer,
+    perception: CameraPerception,
     recorder: Option<VideoWriter>,
     record_path: Option<PathBuf>,
     snapshot_path: Option<PathBuf>,
@@ -89,9 +87,14 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     models.overrides = config.model_overrides.clone();
     models.intra_threads = config.intra_threads;
     // Load every worker's models before opening cameras: a bad model stops the run before anything starts.
-    let mut detectors = Vec::with_capacity(config.workers);
+    let mut perceptions = Vec::with_capacity(config.workers);
     for _ in 0..config.workers {
-        detectors.push(FaceDetector::new(&models, config.face)?);
+        perceptions.push(Perception::new(&models, config.perception)?);
+    }
+    // Calibrations too: a bad file stops the run with its own message.
+    let mut calibrations = Vec::with_capacity(config.cameras.len());
+    for cam in &config.cameras {
+        calibrations.push(cam.calibration.as_deref().map(crate::calibration::Calibration::load).transpose()?);
     }
 
     let names: Vec<String> = config.cameras.iter().map(|c| c.source.name.clone()).collect();
@@ -117,7 +120,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             index: i,
             name: cam.source.name.clone(),
             rx,
-            anonymizer: Anonymizer::new(config.blur),
+            perception: CameraPerception::new(config.blur, config.perception.tracker, calibrations[i].take()),
             recorder: None,
             record_path: fill(&config.record),
             snapshot_path: fill(&config.snapshot),
@@ -132,7 +135,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     let deadline = options.max_duration.map(|d| started + d);
     let snapshot_every = config.snapshot_every;
     let mut worker_threads = Vec::new();
-    for (w, (detector, cams)) in detectors.into_iter().zip(slots).enumerate() {
+    for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
         let records = writer.sender();
         let stop = stop.clone();
         let stats: Vec<_> = cams.iter().map(|c| c.rx.stats().clone()).collect();
@@ -140,7 +143,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
                 .spawn(move || {
-                    worker_loop(Perception::new(detector), cams, stats, records, &stop, deadline, snapshot_every)
+                    worker_loop(perception, cams, stats, records, &stop, deadline, snapshot_every)
                 })
                 .map_err(|e| JobError::Usage(format!("cannot start worker thread: {e}")))?,
         );
@@ -240,7 +243,7 @@ fn worker_loop(
         next = i + 1;
         let slot = &mut cams[i];
         let meta = frame.meta;
-        match perception.process(frame, &mut slot.anonymizer) {
+        match perception.process(frame, &mut slot.perception) {
             Ok(out) => {
                 slot.processed += 1;
                 slot.faces += out.faces_detected as u64;

@@ -1,12 +1,22 @@
 //! Face blurring on real photos and the bundled clip.
 
-use iobox::anonymize::{Anonymizer, BlurConfig, BlurMethod};
+use iobox::anonymize::{BlurConfig, BlurMethod};
 use iobox::capture::{RgbView, still};
 use iobox::geometry::{BoxInImage, PixelRect};
-use iobox::infer::face::{FaceConfig, FaceDetector};
-use iobox::worker::Perception;
+use iobox::track::TrackerConfig;
+use iobox::worker::{CameraPerception, Perception, PerceptionConfig};
 
 use crate::common::{self, GtBox};
+
+/// The face detector alone (as `iobox blur` without --pose-backup).
+fn faces_only() -> Perception {
+    Perception::new(&common::models(), PerceptionConfig { pose_every: 0, emotion_enabled: false, ..PerceptionConfig::default() })
+        .unwrap()
+}
+
+fn camera(blur: BlurConfig) -> CameraPerception {
+    CameraPerception::new(blur, TrackerConfig::default(), None)
+}
 
 /// Mean absolute Laplacian (detail) of the green channel inside a box.
 fn detail(view: &RgbView<'_>, b: &GtBox) -> f64 {
@@ -46,8 +56,7 @@ fn coverage(b: &GtBox, regions: &[PixelRect]) -> f64 {
 
 #[test]
 fn every_annotated_face_in_the_dlib_set_is_blurred() {
-    let detector = FaceDetector::new(&common::models(), FaceConfig::default()).unwrap();
-    let mut perception = Perception::new(detector);
+    let mut perception = faces_only();
     let mut total = 0;
     let mut blurred = 0;
     let mut misses = Vec::new();
@@ -55,11 +64,11 @@ fn every_annotated_face_in_the_dlib_set_is_blurred() {
         for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
             let path = common::data("dlib_faces").join(&file);
             let original = still::read(&path).unwrap();
-            let mut anonymizer = Anonymizer::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() });
-            let out = perception.process(still::read(&path).unwrap(), &mut anonymizer).unwrap();
+            let mut cam = camera(BlurConfig { hold_frames: 0, ..BlurConfig::default() });
+            let out = perception.process(still::read(&path).unwrap(), &mut cam).unwrap();
             for b in &boxes {
                 total += 1;
-                let cov = coverage(b, anonymizer.last_regions());
+                let cov = coverage(b, cam.anonymizer.last_regions());
                 let before = detail(&original.view(), b);
                 let after = detail(&out.frame.view(), b);
                 // Covered and really smoothed: most of the face's fine detail is gone.
@@ -82,12 +91,11 @@ fn every_annotated_face_in_the_dlib_set_is_blurred() {
 
 #[test]
 fn a_photo_without_faces_is_left_unchanged() {
-    let detector = FaceDetector::new(&common::models(), FaceConfig::default()).unwrap();
-    let mut perception = Perception::new(detector);
+    let mut perception = faces_only();
     let path = common::data("empty_room.jpg");
     let original = still::read(&path).unwrap();
-    let mut anonymizer = Anonymizer::new(BlurConfig::default());
-    let out = perception.process(still::read(&path).unwrap(), &mut anonymizer).unwrap();
+    let mut cam = camera(BlurConfig::default());
+    let out = perception.process(still::read(&path).unwrap(), &mut cam).unwrap();
     assert_eq!(out.faces_detected, 0);
     assert_eq!(out.frame.regions_blurred(), 0);
     let (a, b) = (original.view(), out.frame.view());
@@ -99,13 +107,13 @@ fn a_photo_without_faces_is_left_unchanged() {
 #[test]
 fn a_face_stays_blurred_for_the_hold_over_after_the_detector_misses_it() {
     let path = common::data("dlib_faces/2008_002506.jpg");
-    let detector = FaceDetector::new(&common::models(), FaceConfig::default()).unwrap();
-    let mut perception = Perception::new(detector);
-    let mut anonymizer = Anonymizer::new(BlurConfig { hold_frames: 2, ..BlurConfig::default() });
+    let mut perception = faces_only();
+    let mut cam = camera(BlurConfig { hold_frames: 2, ..BlurConfig::default() });
     // Frame 0: the detector sees the faces.
-    let first = perception.process(still::read(&path).unwrap(), &mut anonymizer).unwrap();
+    let first = perception.process(still::read(&path).unwrap(), &mut cam).unwrap();
     assert!(first.faces_detected >= 3);
-    let faces: Vec<BoxInImage> = perception.faces().iter().map(|f| f.bbox).collect();
+    let faces: Vec<BoxInImage> = cam.faces.iter().map(|f| f.face.bbox).collect();
+    let mut anonymizer = cam.anonymizer;
     let original = still::read(&path).unwrap();
     // Frames 1..=3: the detector "misses" (no detections passed in).
     for frame_no in 1..=3 {
@@ -132,12 +140,11 @@ fn pixelate_and_solid_also_cover_every_face() {
         .1;
     let original = still::read(&path).unwrap();
     for method in [BlurMethod::Pixelate, BlurMethod::Solid] {
-        let detector = FaceDetector::new(&common::models(), FaceConfig::default()).unwrap();
-        let mut perception = Perception::new(detector);
-        let mut anonymizer = Anonymizer::new(BlurConfig { method, ..BlurConfig::default() });
-        let out = perception.process(still::read(&path).unwrap(), &mut anonymizer).unwrap();
+        let mut perception = faces_only();
+        let mut cam = camera(BlurConfig { method, ..BlurConfig::default() });
+        let out = perception.process(still::read(&path).unwrap(), &mut cam).unwrap();
         for b in boxes {
-            assert!(coverage(b, anonymizer.last_regions()) >= 0.9, "{method:?} {b:?}");
+            assert!(coverage(b, cam.anonymizer.last_regions()) >= 0.9, "{method:?} {b:?}");
             // Flat blocks (or one flat fill) leave only a handful of colours where the face was.
             let before = distinct_colours(&original.view(), b);
             let after = distinct_colours(&out.frame.view(), b);

@@ -7,4 +7,5 @@ mod anonymize;
 mod capture;
 mod errors;
 mod models;
+mod perception;
 mod rtsp;
