@@ -16,6 +16,7 @@
 //! - [`behaviour`]: zone dwell, line crossings, queues, shelf interactions, journeys, mood and heat; pure.
 //! - [`store`]: SQLite schema, migrations, the batched writer thread. The only module that knows rusqlite.
 //! - [`jobs`]: `iobox blur`, `iobox run` and `iobox analyze`, end to end.
+//! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
 
@@ -27,6 +28,7 @@ pub mod config;
 pub mod geometry;
 pub mod infer;
 pub mod jobs;
+pub mod overlay;
 pub mod paths;
 pub mod stats;
 pub mod stop;

@@ -51,6 +51,35 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Camera calibration (image <-> floor plan): check a file, draw it on a frame and on the plan.
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
+}
+
+#[derive(Subcommand)]
+enum CalibrateCommand {
+    /// Validate a calibration file (or every *.toml in a folder) and print the fit and its error per point.
+    Check { path: PathBuf },
+    /// Draw the calibration on an anonymized frame (floor grid every metre, zones, lines, point pairs with
+    /// their residuals) and on the floor plan (field of view, zones, lines).
+    Overlay {
+        file: PathBuf,
+        /// A photo or video from this camera (faces are blurred before drawing).
+        #[arg(long)]
+        frame: PathBuf,
+        /// With a video: the time of the frame to use, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        at: f64,
+        /// The camera picture (PNG).
+        #[arg(long)]
+        out: PathBuf,
+        /// The floor-plan picture (default: OUT with -plan before .png).
+        #[arg(long)]
+        plan_out: Option<PathBuf>,
+        /// Take model settings from this config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,6 +217,32 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Blur(args) => blur(args),
         Command::Run(args) => run_appliance(args),
         Command::Analyze(args) => analyze(args),
+        Command::Calibrate(CalibrateCommand::Check { path }) => {
+            let cals = if path.is_dir() {
+                iobox::calibration::Calibration::load_dir(&path)?
+            } else {
+                vec![iobox::calibration::Calibration::load(&path)?]
+            };
+            for cal in &cals {
+                println!("{}", cal.check_report());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate(CalibrateCommand::Overlay { file, frame, at, out, plan_out, config }) => {
+            use iobox::jobs::calibrate;
+            if !(at.is_finite() && at >= 0.0) {
+                bail!("--at {at}: give a time in seconds from the start");
+            }
+            let cal = iobox::calibration::Calibration::load(&file)?;
+            let config = load_config(config.as_ref())?;
+            let models = model_source(&config)?;
+            let anonymized =
+                calibrate::anonymized_frame(&frame, std::time::Duration::from_secs_f64(at), &models, config.perception)?;
+            let plan_out = plan_out.unwrap_or_else(|| calibrate::plan_path_for(&out));
+            calibrate::overlay(&cal, &anonymized, &out, &plan_out)?;
+            println!("{}\n{}", out.display(), plan_out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models { dir } => {
             let mut config = Config::embedded_default()?;
             if dir.is_some() {

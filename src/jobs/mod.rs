@@ -3,9 +3,11 @@
 //! - [`blur`]: `iobox blur IN OUT`, offline anonymization of a file.
 //! - [`run`]: `iobox run`, the appliance.
 //! - [`analyze`]: `iobox analyze`, what the models see, as JSON.
+//! - [`calibrate`]: `iobox calibrate overlay`, calibration pictures.
 
 pub mod analyze;
 pub mod blur;
+pub mod calibrate;
 pub mod run;
 
 /// Errors of a whole job: whichever boundary failed, with its own message.
@@ -21,6 +23,8 @@ pub enum JobError {
     Config(#[from] crate::config::Error),
     #[error(transparent)]
     Calibration(#[from] crate::calibration::Error),
+    #[error(transparent)]
+    Picture(#[from] crate::overlay::Error),
     #[error("{0}")]
     Usage(String),
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod anonymize;
+mod calibration;
 mod capture;
 mod errors;
 mod models;
