@@ -37,9 +37,66 @@ fn stages(c: &mut Criterion) {
     });
 }
 
+fn perception(c: &mut Criterion) {
+    use iobox::infer::emotion::{EmotionClassifier, EmotionConfig};
+    use iobox::infer::pose::{PoseConfig, PoseEstimator};
+    let models = ModelSource::new(root().join("models"));
+    let room = still::read(&root().join("tests/data/coco/000000196141.jpg")).unwrap();
+    let mut pose = PoseEstimator::new(&models, PoseConfig::default()).unwrap();
+    let mut people = Vec::new();
+    c.bench_function("pose (MoveNet, 256 px), 640x429 photo with 4 people", |b| {
+        b.iter(|| pose.estimate(&room.view(), &mut people).unwrap())
+    });
+
+    let group = still::read(&root().join("tests/data/dlib_faces/2008_002470.jpg")).unwrap();
+    let mut detector = FaceDetector::new(&models, FaceConfig::default()).unwrap();
+    let mut faces = Vec::new();
+    detector.detect(&group.view(), &mut faces).unwrap();
+    let one: Vec<BoxInImage> = faces.iter().take(1).map(|f| f.bbox).collect();
+    let all: Vec<BoxInImage> = faces.iter().map(|f| f.bbox).collect();
+    let mut emotion = EmotionClassifier::new(&models, EmotionConfig::default()).unwrap();
+    let mut probs = Vec::new();
+    c.bench_function("emotion, 1 face", |b| b.iter(|| emotion.classify(&group.view(), &one, &mut probs).unwrap()));
+    c.bench_function(&format!("emotion, {} faces in one batch", all.len()), |b| {
+        b.iter(|| emotion.classify(&group.view(), &all, &mut probs).unwrap())
+    });
+}
+
+/// Tracking cost per frame with N people walking: synthetic boxes (the tracker sees only boxes).
+fn tracking(c: &mut Criterion) {
+    use iobox::track::{Detection, Tracker, TrackerConfig};
+    for n in [1usize, 10, 50] {
+        let frames: Vec<Vec<Detection>> = (0..200)
+            .map(|t| {
+                (0..n)
+                    .map(|i| {
+                        let row = (i / 10) as f32;
+                        let col = (i % 10) as f32;
+                        let x = 20.0 + col * 180.0 + t as f32 * 0.5;
+                        let y = 20.0 + row * 140.0 + (t as f32 * 0.1).sin() * 3.0;
+                        Detection { bbox: BoxInImage::new(x, y, x + 60.0, y + 120.0), score: 0.5 }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        for f in frames.iter().take(10) {
+            tracker.update(f, &mut out);
+        }
+        let mut t = 10;
+        c.bench_function(&format!("tracking, {n} people"), |b| {
+            b.iter(|| {
+                tracker.update(&frames[t % frames.len()], &mut out);
+                t += 1;
+            })
+        });
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = stages
+    targets = stages, perception, tracking
 }
 criterion_main!(benches);

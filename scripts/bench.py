@@ -133,6 +133,35 @@ def recall(work):
     return result
 
 
+def criterion_medians():
+    """Medians of the criterion benchmarks (cargo bench --bench pipeline), in their own units."""
+    out = {}
+    for est in sorted((ROOT / "target" / "criterion").glob("*/new/estimates.json")):
+        ns = json.loads(est.read_text())["median"]["point_estimate"]
+        out[est.parent.parent.name] = ns
+    return out
+
+
+def fmt_ns(ns):
+    return f"{ns / 1e6:.2f} ms" if ns >= 1e5 else f"{ns / 1e3:.1f} µs" if ns >= 1e3 else f"{ns:.0f} ns"
+
+
+def run_vs_inference(reps, work):
+    """`iobox run` on the bundled clip with all three models; the inference-only bound is the sum of the
+    models' own `run` times in the same process."""
+    rows = []
+    for i in range(reps):
+        db = work / f"run-{i}.sqlite"
+        wall, peak, stdout = timed([IOBOX, "run", "--db", db, "--json"], cwd=work)
+        r = json.loads(stdout)
+        w = r["workers"][0]
+        frames = r["cameras"][0]["frames_processed"]
+        assert frames == CLIP_FRAMES, r
+        rows.append({"fps": frames / r["seconds"], "bound": frames / w["inference_seconds"],
+                     "ratio": w["inference_seconds"] / r["seconds"], "rss": peak, **w})
+    return rows
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -160,16 +189,67 @@ def replace_section(name, body):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception"], default=None)
     args = ap.parse_args()
+    if args.only in (None, "perception"):
+        perception_section(args.reps)
+    if args.only in (None, "blur"):
+        blur_section(args.reps)
+
+
+def perception_section(reps):
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run_vs_inference(reps, Path(tmp))
+    crit = criterion_medians()
+    m = lambda k: med([r[k] for r in rows])
+    bench = lambda name: fmt_ns(crit[name]) if name in crit else "not run"
+    body = f"""## Perception: pose, emotion, tracking, and `iobox run` against its models (issue 3)
+
+Measured {time.strftime('%Y-%m-%d')} on {machine()}. Command: `make bench`.
+
+Per-call medians from `cargo bench --bench pipeline` (criterion, real photos from tests/data):
+
+| stage | median |
+|---|---|
+| face detection, 768x432 frame at 640 px | {bench('face detection, 768x432 frame at 640 px')} |
+| pose (MoveNet MultiPose, 256 px), 640x429 photo, 4 people | {bench('pose (MoveNet, 256 px), 640x429 photo with 4 people')} |
+| emotion, 1 face | {bench('emotion, 1 face')} |
+| emotion, 6 faces in one batch | {bench('emotion, 6 faces in one batch')} |
+| gaussian blur of 6 faces, 500x332 photo | {bench('gaussian blur of 6 faces, 500x332 photo')} |
+| tracking, 1 person | {bench('tracking, 1 people')} |
+| tracking, 10 people | {bench('tracking, 10 people')} |
+| tracking, 50 people | {bench('tracking, 50 people')} |
+
+End to end: `iobox run` (embedded default config: the bundled clip, {CLIP_FRAMES} frames, face detector +
+pose every frame + emotion, blur, tracking, SQLite) against the inference-only bound, the frame rate the
+same frames would reach if nothing but the three models' own `run` calls took time, measured inside the
+same process. {reps} repetitions, medians:
+
+| iobox run | inference-only bound | run / bound | peak RSS |
+|---|---|---|---|
+| {m('fps'):.1f} frames/s | {m('bound'):.1f} frames/s | {m('ratio'):.3f} | {m('rss'):.0f} MiB |
+
+Target: within 15% of the bound (ratio at least 0.85). Per-frame medians inside that run (ms): face
+{m('face_ms'):.2f} (of which the model {m('face_run_ms'):.2f}), pose {m('pose_ms'):.2f} (model
+{m('pose_run_ms'):.2f}), emotion {m('emotion_ms'):.2f} (model {m('emotion_run_ms'):.2f}), blur
+{m('blur_ms'):.2f}, tracking {m('track_ms'):.3f}. The rest of the gap is GStreamer's H.264 decoder and colour
+conversion, which share the two cores with the models.
+
+Ratio per repetition: {', '.join(f"{r['ratio']:.3f}" for r in rows)}.
+"""
+    replace_section("perception", body)
+    print(body)
+
+
+def blur_section(reps):
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows, stages, rss = blur_vs_deface(args.reps, work)
+        rows, stages, rss = blur_vs_deface(reps, work)
         rec = recall(work)
     fps_i, fps_d = med(rows["iobox"]), med(rows["deface"])
     body = f"""## Face blur: `iobox blur` against `deface` (issue 2)
 
-Measured {time.strftime('%Y-%m-%d')} on {machine()}, {args.reps} interleaved repetitions, medians.
+Measured {time.strftime('%Y-%m-%d')} on {machine()}, {reps} interleaved repetitions, medians.
 Command: `make bench` (runs `scripts/bench.py`). Input: `samples/one-by-one-person-detection.mp4`
 ({CLIP_FRAMES} frames, 768x432, H.264). Both tools decode, detect, blur and encode H.264 to MP4; frames per
 second are whole-command wall-clock figures, start-up and model loading included.

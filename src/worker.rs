@@ -71,6 +71,23 @@ pub struct StageTimes {
     pub track: Ring,
 }
 
+/// A worker's timings: medians per frame of each stage (ms), and the total time spent inside ONNX Runtime.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageSummary {
+    pub frames: u64,
+    pub face_ms: f64,
+    pub pose_ms: f64,
+    pub emotion_ms: f64,
+    pub blur_ms: f64,
+    pub track_ms: f64,
+    /// Medians of the models' own `run` calls.
+    pub face_run_ms: f64,
+    pub pose_run_ms: f64,
+    pub emotion_run_ms: f64,
+    /// Sum of every model `run` call: the time the frames would take with nothing but inference.
+    pub inference_seconds: f64,
+}
+
 /// A face in one frame, with its (unsmoothed) expression.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct FaceSeen {
@@ -224,6 +241,26 @@ impl Perception {
 
     pub fn config(&self) -> &PerceptionConfig {
         &self.config
+    }
+
+    pub fn summary(&self) -> StageSummary {
+        let pose = self.pose.as_ref().map(|p| &p.run_time);
+        let emotion = self.emotion.as_ref().map(|e| &e.run_time);
+        let total = self.detector.run_time.total_ms()
+            + pose.map_or(0.0, |r| r.total_ms())
+            + emotion.map_or(0.0, |r| r.total_ms());
+        StageSummary {
+            frames: self.times.face.count(),
+            face_ms: self.times.face.median_ms(),
+            pose_ms: self.times.pose.median_ms(),
+            emotion_ms: self.times.emotion.median_ms(),
+            blur_ms: self.times.blur.median_ms(),
+            track_ms: self.times.track.median_ms(),
+            face_run_ms: self.detector.run_time.median_ms(),
+            pose_run_ms: pose.map_or(0.0, |r| r.median_ms()),
+            emotion_run_ms: emotion.map_or(0.0, |r| r.median_ms()),
+            inference_seconds: total / 1000.0,
+        }
     }
 
     /// Perceives and anonymizes one frame of `cam`. On a model failure the frame is dropped, never passed

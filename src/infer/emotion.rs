@@ -37,6 +37,8 @@ const SIDE: usize = 64;
 
 pub struct EmotionClassifier {
     session: Session,
+    /// Time spent inside ONNX Runtime's `run` alone (no pre- or post-processing).
+    pub run_time: crate::stats::Ring,
     config: EmotionConfig,
     input: Array4<f32>,
     resize: Bilinear,
@@ -45,6 +47,7 @@ pub struct EmotionClassifier {
 impl EmotionClassifier {
     pub fn new(models: &ModelSource, config: EmotionConfig) -> Result<Self> {
         Ok(Self {
+            run_time: crate::stats::Ring::default(),
             session: models.load(ModelKind::Emotion)?,
             config,
             input: Array4::zeros((1, SIDE, SIDE, 1)),
@@ -87,7 +90,9 @@ impl EmotionClassifier {
         }
         let err = run_err(ModelKind::Emotion);
         let input = TensorRef::from_array_view(self.input.view()).map_err(&err)?;
+        let started = std::time::Instant::now();
         let outputs = self.session.run(ort::inputs!["input" => input]).map_err(&err)?;
+        self.run_time.push(started.elapsed());
         let (_, probs) = outputs["predictions"].try_extract_tensor::<f32>().map_err(&err)?;
         if probs.len() != chosen * 7 {
             return Err(super::Error::Run { kind: ModelKind::Emotion, message: format!("{} values for {chosen} faces", probs.len()) });

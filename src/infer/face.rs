@@ -43,6 +43,8 @@ const STEPS_AND_SIZES: [(u32, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 12
 
 pub struct FaceDetector {
     session: Session,
+    /// Time spent inside ONNX Runtime's `run` alone (no pre- or post-processing).
+    pub run_time: crate::stats::Ring,
     config: FaceConfig,
     input: Array4<f32>,
     resize: Bilinear,
@@ -83,6 +85,7 @@ fn priors(in_w: usize, in_h: usize, out: &mut Vec<[f32; 4]>) {
 impl FaceDetector {
     pub fn new(models: &ModelSource, config: FaceConfig) -> Result<Self> {
         Ok(Self {
+            run_time: crate::stats::Ring::default(),
             session: models.load(ModelKind::Face)?,
             config,
             input: Array4::zeros((1, 3, 32, 32)),
@@ -122,7 +125,9 @@ impl FaceDetector {
         }
         let err = run_err(ModelKind::Face);
         let input = TensorRef::from_array_view(self.input.view()).map_err(&err)?;
+        let started = std::time::Instant::now();
         let outputs = self.session.run(ort::inputs!["input" => input]).map_err(&err)?;
+        self.run_time.push(started.elapsed());
         let (_, loc) = outputs["loc"].try_extract_tensor::<f32>().map_err(&err)?;
         let (_, conf) = outputs["conf"].try_extract_tensor::<f32>().map_err(&err)?;
         let (_, landms) = outputs["landms"].try_extract_tensor::<f32>().map_err(&err)?;

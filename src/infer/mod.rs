@@ -99,6 +99,10 @@ impl ModelSource {
             .map_err(|e| load_err(e.into()))?
             .with_intra_threads(self.intra_threads.max(1))
             .map_err(|e| load_err(e.into()))?
+            // Idle ONNX Runtime threads sleep instead of spinning, leaving the cores to the GStreamer
+            // decoders and encoders running beside them.
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(e.into()))?
             .commit_from_memory(&bytes)
             .map_err(load_err)?;
         entry.check(&path, &session)?;

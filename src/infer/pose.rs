@@ -86,6 +86,8 @@ impl Person {
 
 pub struct PoseEstimator {
     session: Session,
+    /// Time spent inside ONNX Runtime's `run` alone (no pre- or post-processing).
+    pub run_time: crate::stats::Ring,
     config: PoseConfig,
     input: Array4<i32>,
     resize: Bilinear,
@@ -98,6 +100,7 @@ const STRIDE: usize = 56;
 impl PoseEstimator {
     pub fn new(models: &ModelSource, config: PoseConfig) -> Result<Self> {
         Ok(Self {
+            run_time: crate::stats::Ring::default(),
             session: models.load(ModelKind::Pose)?,
             config,
             input: Array4::zeros((1, 32, 32, 3)),
@@ -128,7 +131,9 @@ impl PoseEstimator {
         }
         let err = run_err(ModelKind::Pose);
         let input = TensorRef::from_array_view(self.input.view()).map_err(&err)?;
+        let started = std::time::Instant::now();
         let outputs = self.session.run(ort::inputs!["input" => input]).map_err(&err)?;
+        self.run_time.push(started.elapsed());
         let (_, out) = outputs["output_0"].try_extract_tensor::<f32>().map_err(&err)?;
         if out.len() != PEOPLE * STRIDE {
             return Err(super::Error::Run { kind: ModelKind::Pose, message: format!("{} values, expected 336", out.len()) });

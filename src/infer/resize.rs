@@ -4,7 +4,9 @@
 
 use crate::capture::RgbView;
 
-/// Tables for one (source size, destination size) pair, rebuilt only when either changes.
+/// Tables for one (source size, destination size) pair, rebuilt only when either changes, and two
+/// horizontally resampled source rows, so each source row is resampled once however many destination
+/// rows use it (separable bilinear).
 #[derive(Default)]
 pub struct Bilinear {
     key: (u32, u32, u32, u32),
@@ -12,6 +14,9 @@ pub struct Bilinear {
     xs: Vec<(usize, usize, f32)>,
     /// Per destination row: the upper and lower source rows, and the lower weight.
     ys: Vec<(u32, u32, f32)>,
+    /// Horizontally resampled rows (RGB as f32, `xs.len() * 3` each) and the source rows they hold.
+    rows: [Vec<f32>; 2],
+    rows_hold: [Option<u32>; 2],
 }
 
 fn axis(src: u32, dst: u32, region_start: f32, region_len: f32) -> impl Iterator<Item = (u32, u32, f32)> {
@@ -48,20 +53,42 @@ impl Bilinear {
         self.ys.extend(axis(src_h, dst_h, y, h));
     }
 
+    /// Resamples source row `y` horizontally into one of the two row buffers (unless it is already
+    /// there) and returns which one.
+    fn row(&mut self, src: &RgbView<'_>, y: u32, keep: Option<usize>) -> usize {
+        if let Some(i) = (0..2).find(|&i| self.rows_hold[i] == Some(y)) {
+            return i;
+        }
+        let slot = if keep == Some(0) { 1 } else { 0 };
+        let r = &src.data[y as usize * src.stride..];
+        let out = &mut self.rows[slot];
+        out.clear();
+        for &(x0, x1, wx) in &self.xs {
+            for c in 0..3 {
+                let a = r[x0 + c] as f32;
+                out.push(a + (r[x1 + c] as f32 - a) * wx);
+            }
+        }
+        self.rows_hold[slot] = Some(y);
+        slot
+    }
+
     /// Calls `f(dst_x, dst_y, [r, g, b])` for every destination pixel in row-major order.
     #[inline]
-    pub fn for_each(&self, src: &RgbView<'_>, mut f: impl FnMut(usize, usize, [f32; 3])) {
-        for (dy, &(y0, y1, wy)) in self.ys.iter().enumerate() {
-            let r0 = &src.data[y0 as usize * src.stride..];
-            let r1 = &src.data[y1 as usize * src.stride..];
-            for (dx, &(x0, x1, wx)) in self.xs.iter().enumerate() {
-                let mut px = [0f32; 3];
-                for (c, out) in px.iter_mut().enumerate() {
-                    let top = r0[x0 + c] as f32 + (r0[x1 + c] as f32 - r0[x0 + c] as f32) * wx;
-                    let bottom = r1[x0 + c] as f32 + (r1[x1 + c] as f32 - r1[x0 + c] as f32) * wx;
-                    *out = top + (bottom - top) * wy;
-                }
-                f(dx, dy, px);
+    pub fn for_each(&mut self, src: &RgbView<'_>, mut f: impl FnMut(usize, usize, [f32; 3])) {
+        self.rows_hold = [None, None];
+        for dy in 0..self.ys.len() {
+            let (y0, y1, wy) = self.ys[dy];
+            let top = self.row(src, y0, None);
+            let bottom = self.row(src, y1, Some(top));
+            let (t, b) = (&self.rows[top], &self.rows[bottom]);
+            for dx in 0..self.xs.len() {
+                let i = dx * 3;
+                f(dx, dy, [
+                    t[i] + (b[i] - t[i]) * wy,
+                    t[i + 1] + (b[i + 1] - t[i + 1]) * wy,
+                    t[i + 2] + (b[i + 2] - t[i + 2]) * wy,
+                ]);
             }
         }
     }

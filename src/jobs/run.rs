@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
-use crate::worker::{CameraPerception, Perception};
+use crate::worker::{CameraPerception, Perception, StageSummary};
 
 use super::JobError;
 
@@ -48,6 +48,8 @@ pub struct RunReport {
     pub cameras: Vec<CameraReport>,
     pub events_written: u64,
     pub events_dropped: u64,
+    /// Per worker: stage timings and the time spent inside ONNX Runtime.
+    pub workers: Vec<StageSummary>,
 }
 
 impl RunReport {
@@ -76,6 +78,7 @@ struct CameraSlot {
 #[derive(Debug, Default)]
 struct WorkerTotals {
     per_camera: Vec<(usize, u64, u64, u64)>,
+    stages: StageSummary,
 }
 
 pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunReport, JobError> {
@@ -158,9 +161,11 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
     stop.request();
     let mut totals = WorkerTotals::default();
+    let mut workers = Vec::new();
     for t in worker_threads {
         if let Ok(mut wt) = t.join() {
             totals.per_camera.append(&mut wt.per_camera);
+            workers.push(wt.stages);
         }
     }
     let mut cameras = Vec::new();
@@ -200,6 +205,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         cameras,
         events_written: ws.written,
         events_dropped: ws.dropped,
+        workers,
     })
 }
 
@@ -276,7 +282,10 @@ fn worker_loop(
             }
         }
     }
-    WorkerTotals { per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces)).collect() }
+    WorkerTotals {
+        per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces)).collect(),
+        stages: perception.summary(),
+    }
 }
 
 fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize::AnonymizedFrame) {
