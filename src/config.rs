@@ -11,6 +11,8 @@ use serde::Deserialize;
 use crate::anonymize::{BlurConfig, BlurMethod};
 use crate::capture::{SourceKind, SourceSpec};
 use crate::infer::ModelKind;
+use crate::behaviour::BehaviourConfig;
+use crate::store::WriterOptions;
 use crate::track::TrackerConfig;
 use crate::worker::PerceptionConfig;
 
@@ -50,6 +52,11 @@ pub struct RawConfig {
     /// Tracker tuning; every field optional (see `track::TrackerConfig`).
     #[serde(default)]
     pub tracking: TrackerConfig,
+    /// Behaviour tuning and per-kind switches; every field optional (see `behaviour::BehaviourConfig`).
+    #[serde(default)]
+    pub behaviour: BehaviourConfig,
+    #[serde(default)]
+    pub privacy: RawPrivacy,
     #[serde(default)]
     pub output: RawOutput,
     #[serde(default)]
@@ -60,6 +67,17 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub path: Option<PathBuf>,
+    /// Days events are kept (default 30); 0 keeps them for ever.
+    pub retention_days: Option<u32>,
+    /// Largest size of the database file, in MiB (default: no limit but the disk).
+    pub max_size_mb: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivacy {
+    /// Reports suppress any bucket with fewer distinct tracks than this (default 5).
+    pub min_tracks: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -162,6 +180,12 @@ pub struct Config {
     pub blur: BlurConfig,
     /// Face detector, pose, emotion and tracker settings.
     pub perception: PerceptionConfig,
+    /// Event rules and switches.
+    pub behaviour: BehaviourConfig,
+    /// How the database is kept: retention, size limit, heatmap cell size.
+    pub store: WriterOptions,
+    /// k: reports suppress any bucket with fewer distinct tracks.
+    pub min_tracks: u32,
     /// Recording path template with `{camera}`.
     pub record: Option<String>,
     pub snapshot: Option<String>,
@@ -357,6 +381,23 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not a positive number")));
     }
 
+    raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
+    let retention_days = raw.store.retention_days.unwrap_or(30);
+    if retention_days > 3650 {
+        return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
+    }
+    if raw.store.max_size_mb == Some(0) {
+        return Err(invalid("store.max_size_mb", "must be at least 1".into()));
+    }
+    let store = WriterOptions {
+        retention: (retention_days > 0).then(|| Duration::from_secs(retention_days as u64 * 86_400)),
+        max_bytes: raw.store.max_size_mb.map(|mb| mb * 1024 * 1024),
+        heat_cell_m: raw.behaviour.cell_m,
+    };
+    let min_tracks = raw.privacy.min_tracks.unwrap_or(5);
+    if !(1..=1000).contains(&min_tracks) {
+        return Err(invalid("privacy.min_tracks", format!("{min_tracks} is not between 1 and 1000")));
+    }
     let workers = raw.runtime.workers.unwrap_or(1);
     if !(1..=64).contains(&workers) {
         return Err(invalid("runtime.workers", format!("{workers} is not between 1 and 64")));
@@ -389,6 +430,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         intra_threads,
         blur,
         perception,
+        behaviour: raw.behaviour,
+        store,
+        min_tracks,
         record: resolve_template(raw.output.record),
         snapshot: resolve_template(raw.output.snapshot),
         snapshot_every: Duration::from_secs_f64(snapshot_every),

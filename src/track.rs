@@ -41,7 +41,7 @@ use serde::{Serialize, Serializer};
 use crate::geometry::BoxInImage;
 
 /// An anonymous, random, per-run track id. Displays and serializes as 16 lower-case hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackId(pub u64);
 
 impl fmt::Display for TrackId {

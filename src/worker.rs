@@ -110,7 +110,7 @@ pub struct PersonSeen {
     /// Floor positions of the wrists (for shelf interactions), when visible and calibrated.
     pub left_wrist_floor: Option<PointOnFloor>,
     pub right_wrist_floor: Option<PointOnFloor>,
-    /// The track's smoothed expression, when its face has been seen.
+    /// The track's smoothed expression, on frames where its face was read.
     pub emotion: Option<EmotionProbs>,
 }
 
@@ -357,7 +357,8 @@ impl Perception {
                             }
                             Some(*s)
                         }
-                        None => cam.smoothed.get(&id).copied(),
+                        // No face read for this person in this frame: nothing to report for this frame.
+                        None => None,
                     }
                 });
                 cam.people.push(PersonSeen {

@@ -52,10 +52,7 @@ use line::{LineGeom, LineState};
 use shelf::InteractionState;
 use zone::{ZoneChange, ZoneState, ZoneTiming, distance_to_area, distance_to_boundary};
 
-/// An anonymous track id, random per run. (Placeholder: the integrator swaps in `track::TrackId`.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct TrackId(pub u64);
+pub use crate::track::TrackId;
 
 /// The emotion classes, in the order of [`Observation::emotion`] and [`Event::MoodBucket`] counts.
 pub const EMOTIONS: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
@@ -643,4 +640,39 @@ fn check_names<'a>(what: &'static str, names: impl Iterator<Item = &'a Name>) ->
         }
     }
     Ok(())
+}
+
+impl Behaviour {
+    /// A camera's behaviour from its calibration: every zone and line of the file.
+    pub fn for_calibration(cal: &crate::calibration::Calibration, config: BehaviourConfig) -> Result<Self, Error> {
+        use crate::calibration::{InSide, ZoneKind as CalKind};
+        let zones = cal
+            .zones
+            .iter()
+            .map(|z| ZoneSpec {
+                name: z.name.clone(),
+                kind: match z.kind {
+                    CalKind::Entrance => ZoneKind::Entrance,
+                    CalKind::Queue => ZoneKind::Queue,
+                    CalKind::Shelf => ZoneKind::Shelf,
+                    CalKind::Zone => ZoneKind::Zone,
+                },
+                polygon: z.polygon.clone(),
+            })
+            .collect();
+        let lines = cal
+            .lines
+            .iter()
+            .map(|l| LineSpec {
+                name: l.name.clone(),
+                from: l.from,
+                to: l.to,
+                in_side: match l.in_side {
+                    InSide::Left => Side::Left,
+                    InSide::Right => Side::Right,
+                },
+            })
+            .collect();
+        Self::new(zones, lines, config)
+    }
 }

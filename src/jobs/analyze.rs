@@ -48,7 +48,7 @@ pub struct PersonJson {
     pub ground_in_image: PointInImage,
     /// Metres on the floor plan, when a calibration was given.
     pub floor: Option<PointOnFloor>,
-    /// The track's smoothed expression.
+    /// The track's smoothed expression, on frames where its face was read.
     pub emotion: Option<BTreeMap<&'static str, f32>>,
 }
 

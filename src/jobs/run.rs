@@ -16,6 +16,8 @@ use crate::config::Config;
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
+use crate::behaviour::{Behaviour, Event, Observation};
+use crate::capture::SourceKind;
 use crate::worker::{CameraPerception, Perception, StageSummary};
 
 use super::JobError;
@@ -34,6 +36,8 @@ pub struct CameraReport {
     pub frames_failed: u64,
     pub frames_dropped: u64,
     pub faces_detected: u64,
+    /// Behaviour events this camera produced (entries, dwell, crossings, samples, ...).
+    pub events: u64,
     pub reconnects: u64,
     /// Why the camera stopped for good (files, bad pipelines).
     pub error: Option<String>,
@@ -73,11 +77,22 @@ struct CameraSlot {
     failed: u64,
     faces: u64,
     open: bool,
+    /// Zones, lines and the rest, when the camera is calibrated.
+    behaviour: Option<Behaviour>,
+    observations: Vec<Observation>,
+    events: Vec<Event>,
+    events_out: u64,
+    /// Files are timed by their own clock (start of the run + stream position), so that dwell times are
+    /// real even when the file is processed faster than real time; live cameras by the wall clock.
+    file_clock: Option<i64>,
+    last_ms: i64,
+    /// The behaviour has been flushed after the camera closed.
+    finished: bool,
 }
 
 #[derive(Debug, Default)]
 struct WorkerTotals {
-    per_camera: Vec<(usize, u64, u64, u64)>,
+    per_camera: Vec<(usize, u64, u64, u64, u64)>,
     stages: StageSummary,
 }
 
@@ -96,12 +111,31 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
     // Calibrations too: a bad file stops the run with its own message.
     let mut calibrations = Vec::with_capacity(config.cameras.len());
+    let mut behaviours = Vec::with_capacity(config.cameras.len());
     for cam in &config.cameras {
-        calibrations.push(cam.calibration.as_deref().map(crate::calibration::Calibration::load).transpose()?);
+        let cal = cam.calibration.as_deref().map(crate::calibration::Calibration::load).transpose()?;
+        if let Some(c) = &cal {
+            if c.camera != cam.source.name {
+                return Err(JobError::Usage(format!(
+                    "{}: calibrates camera '{}', but is configured for camera '{}'",
+                    c.path.display(),
+                    c.camera,
+                    cam.source.name
+                )));
+            }
+        }
+        behaviours.push(
+            cal.as_ref()
+                .map(|c| Behaviour::for_calibration(c, config.behaviour.clone()))
+                .transpose()
+                .map_err(|e| JobError::Usage(format!("camera '{}': {e}", cam.source.name)))?,
+        );
+        calibrations.push(cal);
     }
 
     let names: Vec<String> = config.cameras.iter().map(|c| c.source.name.clone()).collect();
-    let writer = Writer::start(&config.store_path, &names)?;
+    let writer = Writer::start_with(&config.store_path, &names, config.store)?;
+    let run_start_ms = crate::store::writer::now_ms();
 
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
     let mut slots: Vec<Vec<CameraSlot>> = (0..config.workers).map(|_| Vec::new()).collect();
@@ -132,6 +166,13 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             failed: 0,
             faces: 0,
             open: true,
+            behaviour: behaviours[i].take(),
+            observations: Vec::new(),
+            events: Vec::new(),
+            events_out: 0,
+            file_clock: (cam.source.kind == SourceKind::File && !cam.source.realtime).then_some(run_start_ms),
+            last_ms: run_start_ms,
+            finished: false,
         });
     }
 
@@ -170,11 +211,11 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
     let mut cameras = Vec::new();
     for (i, handle) in handles.into_iter().enumerate() {
-        let (frames_processed, frames_failed, faces) = totals
+        let (frames_processed, frames_failed, faces, events) = totals
             .per_camera
             .iter()
             .find(|(idx, ..)| *idx == i)
-            .map(|&(_, p, f, faces)| (p, f, faces))
+            .map(|&(_, p, f, faces, events)| (p, f, faces, events))
             .unwrap_or_default();
         let (error, reconnects, last_problem) = match handle {
             Some(h) => {
@@ -193,6 +234,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             frames_failed,
             frames_dropped: queue_stats[i].dropped(),
             faces_detected: faces,
+            events,
             reconnects,
             error,
             last_problem,
@@ -221,6 +263,9 @@ fn worker_loop(
     let mut last_error_log: Option<Instant> = None;
     let mut next = 0usize;
     loop {
+        for slot in cams.iter_mut().filter(|c| !c.open && !c.finished) {
+            finish_behaviour(slot, &records);
+        }
         if cams.iter().all(|c| !c.open) {
             break;
         }
@@ -249,17 +294,23 @@ fn worker_loop(
         next = i + 1;
         let slot = &mut cams[i];
         let meta = frame.meta;
+        let at_ms = match (slot.file_clock, meta.pts) {
+            (Some(start), Some(pts)) => start + pts.as_millis() as i64,
+            _ => meta.captured_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+        };
         match perception.process(frame, &mut slot.perception) {
             Ok(out) => {
                 slot.processed += 1;
                 slot.faces += out.faces_detected as u64;
+                slot.last_ms = at_ms;
                 records.send(Record::Frame {
                     camera: slot.index,
-                    ts_ms: meta.captured_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+                    ts_ms: at_ms,
                     seq: meta.seq,
                     faces_blurred: out.frame.regions_blurred() as u32,
                     frames_dropped: stats[i].dropped(),
                 });
+                behave(slot, at_ms, &records);
                 if let Some(path) = &slot.snapshot_path {
                     if slot.last_snapshot.is_none_or(|t| t.elapsed() >= snapshot_every) {
                         slot.last_snapshot = Some(Instant::now());
@@ -283,7 +334,7 @@ fn worker_loop(
         }
     }
     WorkerTotals {
-        per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces)).collect(),
+        per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces, c.events_out)).collect(),
         stages: perception.summary(),
     }
 }
@@ -306,6 +357,45 @@ fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize
                 let _ = rec.finish();
             }
             slot.record_path = None;
+        }
+    }
+}
+
+/// Feeds the camera's confirmed, floor-located tracks to its behaviour and stores what comes out.
+fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
+    let Some(behaviour) = slot.behaviour.as_mut() else { return };
+    if !slot.perception.pose_ran {
+        return;
+    }
+    slot.observations.clear();
+    slot.observations.extend(slot.perception.people.iter().filter_map(|p| {
+        Some(Observation {
+            track: p.track?,
+            ground: p.floor?,
+            left_wrist: p.left_wrist_floor,
+            right_wrist: p.right_wrist_floor,
+            emotion: p.emotion,
+        })
+    }));
+    behaviour.frame(at_ms, &slot.observations, &mut slot.events);
+    for id in &slot.perception.ended {
+        behaviour.end_track(*id, &mut slot.events);
+    }
+    slot.events_out += slot.events.len() as u64;
+    for event in slot.events.drain(..) {
+        records.send(Record::Event { camera: slot.index, event });
+    }
+}
+
+/// After the camera's last frame: close open dwells, interactions, journeys and buckets.
+fn finish_behaviour(slot: &mut CameraSlot, records: &RecordSender) {
+    slot.finished = true;
+    slot.perception.finish();
+    if let Some(behaviour) = slot.behaviour.as_mut() {
+        behaviour.flush(slot.last_ms, &mut slot.events);
+        slot.events_out += slot.events.len() as u64;
+        for event in slot.events.drain(..) {
+            records.send(Record::Event { camera: slot.index, event });
         }
     }
 }

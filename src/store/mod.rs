@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use writer::{Record, RecordSender, Writer, WriterStats};
+pub use writer::{Record, RecordSender, Writer, WriterOptions, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -75,6 +75,36 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported: schema::LATEST });
     }
     Ok(conn)
+}
+
+/// Tables with a time column, and that column: what the retention purge sweeps.
+const TIMED_TABLES: [(&str, &str); 7] = [
+    ("frame_log", "ts_ms"),
+    ("events", "ts_ms"),
+    ("occupancy", "ts_ms"),
+    ("queue_samples", "ts_ms"),
+    ("journeys", "end_ms"),
+    ("mood", "bucket_start_ms"),
+    ("heat", "bucket_start_ms"),
+];
+
+/// Deletes every row older than `cutoff_ms` (and runs that ended before it). Returns the rows deleted.
+pub fn purge_older_than(conn: &Connection, path: &Path, cutoff_ms: i64) -> Result<u64> {
+    let tx = conn.unchecked_transaction().map_err(sql_err(path))?;
+    let mut n = 0u64;
+    for (table, column) in TIMED_TABLES {
+        n += tx.execute(&format!("DELETE FROM {table} WHERE {column} < ?1"), [cutoff_ms]).map_err(sql_err(path))? as u64;
+    }
+    n += tx
+        .execute(
+            "DELETE FROM runs WHERE ended_at_ms < ?1 AND id NOT IN (SELECT run_id FROM frame_log UNION SELECT run_id FROM events
+             UNION SELECT run_id FROM occupancy UNION SELECT run_id FROM queue_samples UNION SELECT run_id FROM journeys
+             UNION SELECT run_id FROM mood UNION SELECT run_id FROM heat)",
+            [cutoff_ms],
+        )
+        .map_err(sql_err(path))? as u64;
+    tx.commit().map_err(sql_err(path))?;
+    Ok(n)
 }
 
 /// Per-camera totals from the frame log, for summaries and tests.

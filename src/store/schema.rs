@@ -6,6 +6,14 @@
 //! - `runs`: one row per start of `iobox run` (start and end time, iobox version).
 //! - `cameras`: camera names from the config; ids are stable across runs.
 //! - `frame_log`: one row per processed frame: camera, time, faces blurred, frames dropped so far.
+//! - `events`: entries, exits, zone entered/exited (with dwell), line crossings, shelf interactions.
+//! - `occupancy`, `queue_samples`: per-zone samples over time.
+//! - `journeys`: the ordered zones one track visited, written when the track ends.
+//! - `mood`: per zone and time bucket, a histogram of dominant expressions (never per person).
+//! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
+//!
+//! Times are milliseconds since the Unix epoch. `track` columns hold the random per-run track id (16 hex
+//! digits); nothing in the database can link it to a person, another run, or another camera.
 
 use std::path::Path;
 
@@ -34,6 +42,71 @@ const MIGRATIONS: &[&str] = &[
         frames_dropped INTEGER NOT NULL
      );
      CREATE INDEX frame_log_camera_ts ON frame_log(camera_id, ts_ms);",
+    // 2: shopper-behaviour events.
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        kind TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'zone_entered', 'zone_exited', 'line_crossed', 'interaction')),
+        ts_ms INTEGER NOT NULL,
+        track TEXT NOT NULL,
+        place TEXT NOT NULL,
+        direction TEXT CHECK (direction IN ('in', 'out')),
+        duration_ms INTEGER
+     );
+     CREATE INDEX events_kind_ts ON events(kind, ts_ms);
+     CREATE INDEX events_ts ON events(ts_ms);
+     CREATE TABLE occupancy (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        zone TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        count INTEGER NOT NULL
+     );
+     CREATE INDEX occupancy_ts ON occupancy(ts_ms);
+     CREATE TABLE queue_samples (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        zone TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        mean_wait_ms INTEGER NOT NULL,
+        max_wait_ms INTEGER NOT NULL
+     );
+     CREATE INDEX queue_samples_ts ON queue_samples(ts_ms);
+     CREATE TABLE journeys (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        track TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        zones TEXT NOT NULL
+     );
+     CREATE INDEX journeys_start ON journeys(start_ms);
+     CREATE TABLE mood (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        zone TEXT NOT NULL,
+        bucket_start_ms INTEGER NOT NULL,
+        angry INTEGER NOT NULL, disgust INTEGER NOT NULL, fear INTEGER NOT NULL, happy INTEGER NOT NULL,
+        sad INTEGER NOT NULL, surprise INTEGER NOT NULL, neutral INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        tracks INTEGER NOT NULL
+     );
+     CREATE INDEX mood_bucket ON mood(bucket_start_ms);
+     CREATE TABLE heat (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        bucket_start_ms INTEGER NOT NULL,
+        cell_m REAL NOT NULL,
+        cx INTEGER NOT NULL,
+        cy INTEGER NOT NULL,
+        presence INTEGER NOT NULL,
+        dwell_ms INTEGER NOT NULL,
+        tracks INTEGER NOT NULL
+     );
+     CREATE INDEX heat_bucket ON heat(bucket_start_ms);",
 ];
 
 /// The schema version this binary writes.

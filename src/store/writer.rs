@@ -13,11 +13,31 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError}
 use rusqlite::{Connection, params};
 
 use super::{Result, open_rw, sql_err};
+use crate::behaviour::{Direction, Event};
 
 /// One thing to store. `camera` is the camera's index in the configuration.
 #[derive(Debug, Clone)]
 pub enum Record {
     Frame { camera: usize, ts_ms: i64, seq: u64, faces_blurred: u32, frames_dropped: u64 },
+    /// A shopper-behaviour event from the camera's `Behaviour`.
+    Event { camera: usize, event: Event },
+}
+
+/// How the writer keeps the database.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Rows older than this are deleted at start and every hour (`None`: kept for ever).
+    pub retention: Option<Duration>,
+    /// Largest size the database may grow to, in bytes (`None`: the disk is the limit).
+    pub max_bytes: Option<u64>,
+    /// Side of a heatmap cell in metres, recorded with each heat row.
+    pub heat_cell_m: f64,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self { retention: Some(Duration::from_secs(30 * 86_400)), max_bytes: None, heat_cell_m: 0.5 }
+    }
 }
 
 /// Counters of the writer, returned by [`Writer::finish`].
@@ -73,8 +93,22 @@ pub fn now_ms() -> i64 {
 impl Writer {
     /// Opens the database, records the start of a run and the camera names, and starts the thread.
     pub fn start(path: &Path, cameras: &[String]) -> Result<Writer> {
+        Self::start_with(path, cameras, WriterOptions::default())
+    }
+
+    pub fn start_with(path: &Path, cameras: &[String], options: WriterOptions) -> Result<Writer> {
         let conn = open_rw(path)?;
         let err = sql_err(path);
+        if let Some(max) = options.max_bytes {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).map_err(&err)?;
+            conn.pragma_update(None, "max_page_count", (max as i64 / page).max(16)).map_err(&err)?;
+        }
+        if let Some(keep) = options.retention {
+            let purged = super::purge_older_than(&conn, path, now_ms() - keep.as_millis() as i64)?;
+            if purged > 0 {
+                tracing::info!(db = %path.display(), rows = purged, "retention: deleted rows older than {} days", keep.as_secs() / 86_400);
+            }
+        }
         conn.execute(
             "INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)",
             params![now_ms(), env!("CARGO_PKG_VERSION")],
@@ -95,7 +129,7 @@ impl Writer {
         let thread_dropped = dropped.clone();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(conn, &thread_path, run_id, &camera_ids, rx, &thread_dropped))
+            .spawn(move || write_loop(conn, &thread_path, run_id, &camera_ids, rx, &thread_dropped, options))
             .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
         Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), run_id })
     }
@@ -127,8 +161,10 @@ fn write_loop(
     camera_ids: &[i64],
     rx: Receiver<Record>,
     dropped: &AtomicU64,
+    options: WriterOptions,
 ) -> WriterStats {
     let mut stats = WriterStats::default();
+    let mut last_purge = Instant::now();
     let mut pending: Vec<Record> = Vec::with_capacity(BATCH);
     let mut open = true;
     let mut last_error_log: Option<Instant> = None;
@@ -142,10 +178,16 @@ fn write_loop(
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
+        if let Some(keep) = options.retention.filter(|_| last_purge.elapsed() > Duration::from_secs(3600)) {
+            last_purge = Instant::now();
+            if let Err(e) = super::purge_older_than(&conn, path, now_ms() - keep.as_millis() as i64) {
+                tracing::error!(db = %path.display(), "retention purge failed: {e}");
+            }
+        }
         if pending.is_empty() {
             continue;
         }
-        match write_batch(&mut conn, run_id, camera_ids, &pending) {
+        match write_batch(&mut conn, run_id, camera_ids, &pending, options.heat_cell_m) {
             Ok(()) => {
                 stats.written += pending.len() as u64;
                 stats.batches += 1;
@@ -157,7 +199,16 @@ fn write_loop(
             Err(e) => {
                 stats.failed_batches += 1;
                 if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
-                    tracing::error!(db = %path.display(), "cannot write events ({e}); keeping {} in memory and retrying", pending.len());
+                    let hint = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                        " - the disk (or [store] max_size_mb) is full: free space or raise the limit; video keeps running"
+                    } else {
+                        ""
+                    };
+                    tracing::error!(
+                        db = %path.display(),
+                        "cannot write events ({e}){hint}; keeping {} in memory and retrying",
+                        pending.len()
+                    );
                     last_error_log = Some(Instant::now());
                 }
                 if pending.len() > RETRY_LIMIT {
@@ -180,26 +231,87 @@ fn write_loop(
     stats
 }
 
-fn write_batch(conn: &mut Connection, run_id: i64, camera_ids: &[i64], batch: &[Record]) -> rusqlite::Result<()> {
+fn write_batch(conn: &mut Connection, run: i64, camera_ids: &[i64], batch: &[Record], cell_m: f64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut frame = tx.prepare_cached(
-            "INSERT INTO frame_log (run_id, camera_id, ts_ms, seq, faces_blurred, frames_dropped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for r in batch {
-            match r {
-                Record::Frame { camera, ts_ms, seq, faces_blurred, frames_dropped } => {
-                    frame.execute(params![
-                        run_id,
-                        camera_ids[*camera],
-                        ts_ms,
-                        *seq as i64,
-                        faces_blurred,
-                        *frames_dropped as i64
-                    ])?;
-                }
+    for r in batch {
+        match r {
+            Record::Frame { camera, ts_ms, seq, faces_blurred, frames_dropped } => {
+                tx.prepare_cached(
+                    "INSERT INTO frame_log (run_id, camera_id, ts_ms, seq, faces_blurred, frames_dropped)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![run, camera_ids[*camera], ts_ms, *seq as i64, faces_blurred, *frames_dropped as i64])?;
             }
+            Record::Event { camera, event } => write_event(&tx, run, camera_ids[*camera], event, cell_m)?,
         }
     }
     tx.commit()
+}
+
+fn write_event(tx: &rusqlite::Transaction<'_>, run: i64, cam: i64, event: &Event, cell_m: f64) -> rusqlite::Result<()> {
+    let point = |kind: &str, ts: i64, track: String, place: &str, direction: Option<&str>, duration: Option<i64>| {
+        tx.prepare_cached(
+            "INSERT INTO events (run_id, camera_id, kind, ts_ms, track, place, direction, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![run, cam, kind, ts, track, place, direction, duration])
+        .map(|_| ())
+    };
+    match event {
+        Event::Entry { zone, track, at_ms } => point("entry", *at_ms, track.to_string(), zone.as_str(), None, None),
+        Event::Exit { zone, track, at_ms } => point("exit", *at_ms, track.to_string(), zone.as_str(), None, None),
+        Event::ZoneEntered { zone, track, at_ms } => {
+            point("zone_entered", *at_ms, track.to_string(), zone.as_str(), None, None)
+        }
+        Event::ZoneExited { zone, track, at_ms, dwell_ms } => {
+            point("zone_exited", *at_ms, track.to_string(), zone.as_str(), None, Some(*dwell_ms))
+        }
+        Event::LineCrossed { line, track, direction, at_ms } => {
+            let d = match direction {
+                Direction::In => "in",
+                Direction::Out => "out",
+            };
+            point("line_crossed", *at_ms, track.to_string(), line.as_str(), Some(d), None)
+        }
+        Event::ShelfInteraction { zone, track, start_ms, duration_ms } => {
+            point("interaction", *start_ms, track.to_string(), zone.as_str(), None, Some(*duration_ms))
+        }
+        Event::Occupancy { zone, at_ms, count } => tx
+            .prepare_cached("INSERT INTO occupancy (run_id, camera_id, zone, ts_ms, count) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![run, cam, zone.as_str(), at_ms, count])
+            .map(|_| ()),
+        Event::QueueSample { zone, at_ms, length, mean_wait_ms, max_wait_ms } => tx
+            .prepare_cached(
+                "INSERT INTO queue_samples (run_id, camera_id, zone, ts_ms, length, mean_wait_ms, max_wait_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![run, cam, zone.as_str(), at_ms, length, mean_wait_ms, max_wait_ms])
+            .map(|_| ()),
+        Event::Journey { track, zones, start_ms, end_ms } => {
+            let zones: Vec<&str> = zones.iter().map(|z| z.as_str()).collect();
+            let zones = serde_json::to_string(&zones).unwrap_or_else(|_| "[]".into());
+            tx.prepare_cached(
+                "INSERT INTO journeys (run_id, camera_id, track, start_ms, end_ms, zones) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![run, cam, track.to_string(), start_ms, end_ms, zones])
+            .map(|_| ())
+        }
+        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks } => tx
+            .prepare_cached(
+                "INSERT INTO mood (run_id, camera_id, zone, bucket_start_ms, angry, disgust, fear, happy, sad, surprise,
+                 neutral, samples, tracks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                run, cam, zone.as_str(), bucket_start_ms, counts[0], counts[1], counts[2], counts[3], counts[4],
+                counts[5], counts[6], samples, tracks
+            ])
+            .map(|_| ()),
+        Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks } => tx
+            .prepare_cached(
+                "INSERT INTO heat (run_id, camera_id, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![run, cam, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks])
+            .map(|_| ()),
+    }
 }
