@@ -21,7 +21,8 @@ use rusqlite::Connection;
 
 use super::{Error, Result, sql_err};
 
-const MIGRATIONS: &[&str] = &[
+/// The migrations, in order; `MIGRATIONS[i]` takes a database from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
     // 1: runs, cameras, the per-frame log.
     "CREATE TABLE runs (
         id INTEGER PRIMARY KEY,

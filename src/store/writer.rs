@@ -77,7 +77,7 @@ pub struct Writer {
     sender: Option<RecordSender>,
     thread: JoinHandle<WriterStats>,
     path: PathBuf,
-    run_id: i64,
+    run_id: Option<i64>,
 }
 
 const CHANNEL: usize = 16_384;
@@ -109,27 +109,26 @@ impl Writer {
                 tracing::info!(db = %path.display(), rows = purged, "retention: deleted rows older than {} days", keep.as_secs() / 86_400);
             }
         }
-        conn.execute(
-            "INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)",
-            params![now_ms(), env!("CARGO_PKG_VERSION")],
-        )
-        .map_err(&err)?;
-        let run_id = conn.last_insert_rowid();
-        let mut camera_ids = Vec::with_capacity(cameras.len());
-        for name in cameras {
-            conn.execute("INSERT OR IGNORE INTO cameras (name) VALUES (?1)", [name]).map_err(&err)?;
-            camera_ids.push(
-                conn.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get::<_, i64>(0))
-                    .map_err(&err)?,
-            );
-        }
+        let started_ms = now_ms();
+        let names = cameras.to_vec();
+        let registered = match register(&conn, &names, started_ms) {
+            Ok(r) => Some(r),
+            Err(e) if is_full(&e) => {
+                tracing::error!(db = %path.display(), "the database is full ({e}); events are kept in memory until there is room - the video path keeps running");
+                None
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let run_id = registered.as_ref().map(|r| r.0);
         let (tx, rx) = channel::bounded(CHANNEL);
         let dropped = Arc::new(AtomicU64::new(0));
         let thread_path = path.to_path_buf();
         let thread_dropped = dropped.clone();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(conn, &thread_path, run_id, &camera_ids, rx, &thread_dropped, options))
+            .spawn(move || {
+                write_loop(conn, &thread_path, Registration { names, started_ms, ids: registered }, rx, &thread_dropped, options)
+            })
             .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
         Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), run_id })
     }
@@ -138,7 +137,8 @@ impl Writer {
         self.sender.clone().expect("sender is present until finish")
     }
 
-    pub fn run_id(&self) -> i64 {
+    /// The run's id in `runs`; `None` while the database was too full to record the run.
+    pub fn run_id(&self) -> Option<i64> {
         self.run_id
     }
 
@@ -146,19 +146,39 @@ impl Writer {
     /// must be dropped first, or this waits for them.
     pub fn finish(mut self) -> Result<WriterStats> {
         self.sender.take();
-        let stats = self.thread.join().unwrap_or_default();
-        let conn = open_rw(&self.path)?;
-        conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), self.run_id])
-            .map_err(sql_err(&self.path))?;
-        Ok(stats)
+        self.thread.join().map_err(|_| super::Error::Io { path: self.path.clone(), message: "the writer thread panicked".into() })
     }
+}
+
+fn is_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// Records the run and the camera names; returns the run id and each camera's id.
+fn register(conn: &Connection, names: &[String], started_ms: i64) -> rusqlite::Result<(i64, Vec<i64>)> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)", params![started_ms, env!("CARGO_PKG_VERSION")])?;
+    let run_id = tx.last_insert_rowid();
+    let mut ids = Vec::with_capacity(names.len());
+    for name in names {
+        tx.execute("INSERT OR IGNORE INTO cameras (name) VALUES (?1)", [name])?;
+        ids.push(tx.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get::<_, i64>(0))?);
+    }
+    tx.commit()?;
+    Ok((run_id, ids))
+}
+
+/// The run's rows, registered at start or, when the database was full then, as soon as there is room.
+struct Registration {
+    names: Vec<String>,
+    started_ms: i64,
+    ids: Option<(i64, Vec<i64>)>,
 }
 
 fn write_loop(
     mut conn: Connection,
     path: &Path,
-    run_id: i64,
-    camera_ids: &[i64],
+    mut run: Registration,
     rx: Receiver<Record>,
     dropped: &AtomicU64,
     options: WriterOptions,
@@ -187,7 +207,17 @@ fn write_loop(
         if pending.is_empty() {
             continue;
         }
-        match write_batch(&mut conn, run_id, camera_ids, &pending, options.heat_cell_m) {
+        if run.ids.is_none() {
+            run.ids = register(&conn, &run.names, run.started_ms).ok();
+        }
+        let outcome = match &run.ids {
+            Some((run_id, camera_ids)) => write_batch(&mut conn, *run_id, camera_ids, &pending, options.heat_cell_m),
+            None => Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("cannot record the run".into()),
+            )),
+        };
+        match outcome {
             Ok(()) => {
                 stats.written += pending.len() as u64;
                 stats.batches += 1;
@@ -228,6 +258,11 @@ fn write_loop(
         }
     }
     stats.dropped += dropped.load(Ordering::Relaxed);
+    if let Some((run_id, _)) = &run.ids {
+        if let Err(e) = conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), run_id]) {
+            tracing::error!(db = %path.display(), "cannot record the end of the run: {e}");
+        }
+    }
     stats
 }
 

@@ -7,6 +7,7 @@ mod anonymize;
 mod calibration;
 mod capture;
 mod errors;
+mod events;
 mod models;
 mod perception;
 mod rtsp;
