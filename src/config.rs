@@ -503,38 +503,46 @@ fn validate_alerts(
             return Err(invalid("alerts.webhook", format!("{w:?} names no host")));
         }
     }
-    if let Some(site) = &raw.site {
-        if site.trim().is_empty() || site.len() > 200 {
-            return Err(invalid("alerts.site", "must be 1 to 200 characters".into()));
-        }
+    if let Some(site) = &raw.site
+        && (site.trim().is_empty() || site.len() > 200)
+    {
+        return Err(invalid("alerts.site", "must be 1 to 200 characters".into()));
     }
     let mut out = Vec::with_capacity(rules.len());
     let mut names = HashSet::new();
     for (i, r) in rules.into_iter().enumerate() {
         let field = |f: &str| format!("alert[{i}].{f}");
         if !is_plain_name(&r.name) {
-            return Err(invalid(&field("name"), format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", r.name)));
+            return Err(invalid(
+                &field("name"),
+                format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", r.name),
+            ));
         }
         if !names.insert(r.name.clone()) {
             return Err(invalid(&field("name"), format!("alert name '{}' is used twice", r.name)));
         }
-        if let Some(c) = &r.camera {
-            if !cameras.contains(c) {
-                return Err(invalid(&field("camera"), format!("there is no [[camera]] named '{c}'")));
-            }
+        if let Some(c) = &r.camera
+            && !cameras.contains(c)
+        {
+            return Err(invalid(&field("camera"), format!("there is no [[camera]] named '{c}'")));
         }
         if r.zone.is_empty() {
             return Err(invalid(&field("zone"), "must name a zone of the camera's calibration".into()));
         }
-        let counts = r.kind != AlertKind::Dwell;
-        if counts && !(r.above >= 0.0 && r.above <= 10_000.0 && r.above.fract() == 0.0) {
-            return Err(invalid(&field("above"), format!("{} is not a whole number of people (0 to 10000)", r.above)));
+        let dwell = r.kind == AlertKind::Dwell;
+        let (above_ok, unit) = if dwell {
+            (r.above > 0.0 && r.above <= 86_400.0, "a number of seconds (0 to 86400)")
+        } else {
+            ((0.0..=10_000.0).contains(&r.above) && r.above.fract() == 0.0, "a whole number of people (0 to 10000)")
+        };
+        if !above_ok {
+            return Err(invalid(&field("above"), format!("{} is not {unit}", r.above)));
         }
-        if !counts && !(r.above > 0.0 && r.above <= 86_400.0) {
-            return Err(invalid(&field("above"), format!("{} is not a number of seconds (0 to 86400)", r.above)));
-        }
-        if !counts && r.for_s.is_some() {
-            return Err(invalid(&field("for_s"), "a dwell rule's time is `above`; for_s is for queue_length and occupancy".into()));
+        if dwell && r.for_s.is_some() {
+            return Err(invalid(
+                &field("for_s"),
+                "a dwell rule's time is `above`; for_s is for queue_length and occupancy".into(),
+            ));
         }
         let seconds = |f: &str, v: Option<f64>, default: f64| -> Result<i64> {
             let v = v.unwrap_or(default);
@@ -626,10 +634,16 @@ mod tests {
         ))
         .unwrap();
         let a = &c.alerts;
-        assert_eq!((a.mqtt.as_ref().unwrap().port, a.topic.as_str(), a.site.as_deref()), (1884, "iobox/alerts", Some("s")));
+        assert_eq!(
+            (a.mqtt.as_ref().unwrap().port, a.topic.as_str(), a.site.as_deref()),
+            (1884, "iobox/alerts", Some("s"))
+        );
         assert_eq!(a.rules.len(), 2);
         assert_eq!((a.rules[0].for_ms, a.rules[0].cooldown_ms, a.rules[0].above), (20_000, 300_000, 3.0));
-        assert_eq!((a.rules[1].kind, a.rules[1].cooldown_ms, a.rules[1].camera.as_deref()), (AlertKind::Dwell, 0, None));
+        assert_eq!(
+            (a.rules[1].kind, a.rules[1].cooldown_ms, a.rules[1].camera.as_deref()),
+            (AlertKind::Dwell, 0, None)
+        );
         assert!(parse(cam).unwrap().alerts.rules.is_empty());
 
         let rule = "[[alert]]\nname = \"r\"\nzone = \"z\"\n";
@@ -640,7 +654,10 @@ mod tests {
             (format!("{rule}kind = \"occupancy\"\nabove = 1\ncamera = \"b\"\n"), "alert[0].camera"),
             (format!("{rule}kind = \"occupancy\"\nabove = 1\ncooldown_s = -1\n"), "alert[0].cooldown_s"),
             (format!("{rule}kind = \"occupancy\"\nabove = 1\n{rule}kind = \"dwell\"\nabove = 1\n"), "alert[1].name"),
-            (format!("[behaviour.events]\noccupancy = false\n{rule}kind = \"occupancy\"\nabove = 1\n"), "alert[0].kind"),
+            (
+                format!("[behaviour.events]\noccupancy = false\n{rule}kind = \"occupancy\"\nabove = 1\n"),
+                "alert[0].kind",
+            ),
             ("[alerts]\nmqtt = \"mqtts://x\"\n".to_string(), "alerts.mqtt"),
             ("[alerts]\nwebhook = \"https://x/hook\"\n".to_string(), "alerts.webhook"),
             ("[alerts]\ntopic = \"a/#\"\n".to_string(), "alerts.topic"),

@@ -166,7 +166,13 @@ impl MqttTarget {
 impl fmt::Debug for MqttTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the password.
-        write!(f, "mqtt://{}{}:{}", self.username.as_deref().map(|u| format!("{u}@")).unwrap_or_default(), self.host, self.port)
+        write!(
+            f,
+            "mqtt://{}{}:{}",
+            self.username.as_deref().map(|u| format!("{u}@")).unwrap_or_default(),
+            self.host,
+            self.port
+        )
     }
 }
 

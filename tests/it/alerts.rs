@@ -245,7 +245,10 @@ fn alerts_on_the_sample_clip_reach_a_real_broker_and_a_webhook() {
     let stays = of("long-stay", "fired");
     assert!(stays.len() >= 3, "{payloads:#?}\n{log}");
     for v in &stays {
-        assert_eq!((v["kind"].as_str(), v["zone"].as_str(), v["threshold"].as_f64()), (Some("dwell"), Some("table"), Some(8.0)));
+        assert_eq!(
+            (v["kind"].as_str(), v["zone"].as_str(), v["threshold"].as_f64()),
+            (Some("dwell"), Some("table"), Some(8.0))
+        );
         let value = v["value"].as_f64().unwrap();
         assert!(value > 8.0 && value < 9.0, "fires on the first frame past 8 s: {v}");
         let held = (v["at_ms"].as_i64().unwrap() - v["since_ms"].as_i64().unwrap()) as f64 / 1000.0;
@@ -259,7 +262,10 @@ fn alerts_on_the_sample_clip_reach_a_real_broker_and_a_webhook() {
     let busy = of("someone-in", "fired");
     assert_eq!(busy.len(), 1, "{payloads:#?}");
     let v = busy[0];
-    assert_eq!((v["kind"].as_str(), v["zone"].as_str(), v["threshold"].as_i64()), (Some("occupancy"), Some("floor"), Some(0)));
+    assert_eq!(
+        (v["kind"].as_str(), v["zone"].as_str(), v["threshold"].as_i64()),
+        (Some("occupancy"), Some("floor"), Some(0))
+    );
     let people = v["value"].as_i64().unwrap();
     assert!((1..=5).contains(&people), "{v}");
     assert!(v["at_ms"].as_i64().unwrap() - v["since_ms"].as_i64().unwrap() >= 2000, "{v}");
@@ -299,14 +305,7 @@ fn alerts_wait_for_a_broker_that_comes_up_late() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     std::fs::write(dir.path().join("iobox.toml"), config(port, free_port())).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_iobox"))
-        .args(["run", "--config", "iobox.toml", "--json"])
-        .current_dir(dir.path())
-        .env("IOBOX_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--json"], dir.path());
     // The run starts with nothing on the port; the first alerts fire about 3 s into the clip.
     std::thread::sleep(Duration::from_secs(4));
     let broker = Broker::start_on(dir.path(), port);
