@@ -323,3 +323,21 @@ fn alerts_wait_for_a_broker_that_comes_up_late() {
     let first = messages.recv_timeout(Duration::from_secs(10)).expect("alerts arrive once the broker is up");
     assert!(first.0.starts_with("iobox-test/alerts/"), "{first:?}");
 }
+
+#[test]
+fn a_rule_whose_zone_no_camera_has_stops_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = config(free_port(), free_port());
+    for (bad, expected) in [
+        (good.replace("zone = \"table\"", "zone = \"tabel\""), "alert 'long-stay': no camera has a zone 'tabel'"),
+        (
+            good.replace("kind = \"dwell\"", "kind = \"queue_length\""),
+            "alert 'long-stay': zone 'table' of camera 'sample' is not a queue zone",
+        ),
+    ] {
+        std::fs::write(dir.path().join("iobox.toml"), bad).unwrap();
+        let o = common::iobox(&["run", "--config", "iobox.toml"], dir.path());
+        assert!(!o.status.success() && common::text(&o).contains(expected), "{}", common::text(&o));
+        assert!(!dir.path().join("events.sqlite").exists(), "refused before the database is created");
+    }
+}
