@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alerts::{AlertKind, AlertsConfig, MqttTarget, Rule};
 use crate::anonymize::{BlurConfig, BlurMethod};
 use crate::capture::{SourceKind, SourceSpec};
 use crate::infer::ModelKind;
@@ -61,6 +62,40 @@ pub struct RawConfig {
     pub output: RawOutput,
     #[serde(default)]
     pub camera: Vec<RawCamera>,
+    /// Where alerts go (see `alerts`).
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    /// Alert rules.
+    #[serde(default)]
+    pub alert: Vec<RawAlert>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// `mqtt://[user[:password]@]host[:port]`.
+    pub mqtt: Option<String>,
+    /// Topic prefix (default "iobox/alerts"); each rule publishes to `{topic}/{rule}`.
+    pub topic: Option<String>,
+    /// `http://` URL each alert's JSON is POSTed to.
+    pub webhook: Option<String>,
+    /// A label for this site in every payload.
+    pub site: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub name: String,
+    pub kind: AlertKind,
+    pub camera: Option<String>,
+    pub zone: String,
+    /// People (queue_length, occupancy) or seconds (dwell).
+    pub above: f64,
+    /// queue_length / occupancy: seconds the count must stay above (default 0).
+    pub for_s: Option<f64>,
+    /// Seconds before the rule fires again (default 300).
+    pub cooldown_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -191,6 +226,8 @@ pub struct Config {
     pub snapshot: Option<String>,
     pub snapshot_every: Duration,
     pub cameras: Vec<CameraConfig>,
+    /// Alert rules and where they are published.
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -382,6 +419,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
 
     raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
+    let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, &invalid)?;
     let retention_days = raw.store.retention_days.unwrap_or(30);
     if retention_days > 3650 {
         return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
@@ -437,7 +475,101 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         snapshot: resolve_template(raw.output.snapshot),
         snapshot_every: Duration::from_secs_f64(snapshot_every),
         cameras,
+        alerts,
     })
+}
+
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+}
+
+fn validate_alerts(
+    raw: RawAlerts,
+    rules: Vec<RawAlert>,
+    cameras: &HashSet<String>,
+    behaviour: &BehaviourConfig,
+    invalid: &dyn Fn(&str, String) -> Error,
+) -> Result<AlertsConfig> {
+    let mqtt = raw.mqtt.as_deref().map(MqttTarget::parse).transpose().map_err(|m| invalid("alerts.mqtt", m))?;
+    let topic = raw.topic.unwrap_or_else(|| crate::alerts::DEFAULT_TOPIC.to_string());
+    if topic.is_empty() || topic.contains(['+', '#', '\0']) || topic.starts_with('/') || topic.ends_with('/') {
+        return Err(invalid("alerts.topic", format!("{topic:?} must be a topic without wildcards or end slashes")));
+    }
+    if let Some(w) = &raw.webhook {
+        let rest = w.strip_prefix("http://").ok_or_else(|| {
+            invalid("alerts.webhook", format!("{w:?} must be an http:// URL (https is not built in)"))
+        })?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(invalid("alerts.webhook", format!("{w:?} names no host")));
+        }
+    }
+    if let Some(site) = &raw.site
+        && (site.trim().is_empty() || site.len() > 200)
+    {
+        return Err(invalid("alerts.site", "must be 1 to 200 characters".into()));
+    }
+    let mut out = Vec::with_capacity(rules.len());
+    let mut names = HashSet::new();
+    for (i, r) in rules.into_iter().enumerate() {
+        let field = |f: &str| format!("alert[{i}].{f}");
+        if !is_plain_name(&r.name) {
+            return Err(invalid(
+                &field("name"),
+                format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", r.name),
+            ));
+        }
+        if !names.insert(r.name.clone()) {
+            return Err(invalid(&field("name"), format!("alert name '{}' is used twice", r.name)));
+        }
+        if let Some(c) = &r.camera
+            && !cameras.contains(c)
+        {
+            return Err(invalid(&field("camera"), format!("there is no [[camera]] named '{c}'")));
+        }
+        if r.zone.is_empty() {
+            return Err(invalid(&field("zone"), "must name a zone of the camera's calibration".into()));
+        }
+        let dwell = r.kind == AlertKind::Dwell;
+        let (above_ok, unit) = if dwell {
+            (r.above > 0.0 && r.above <= 86_400.0, "a number of seconds (0 to 86400)")
+        } else {
+            ((0.0..=10_000.0).contains(&r.above) && r.above.fract() == 0.0, "a whole number of people (0 to 10000)")
+        };
+        if !above_ok {
+            return Err(invalid(&field("above"), format!("{} is not {unit}", r.above)));
+        }
+        if dwell && r.for_s.is_some() {
+            return Err(invalid(
+                &field("for_s"),
+                "a dwell rule's time is `above`; for_s is for queue_length and occupancy".into(),
+            ));
+        }
+        let seconds = |f: &str, v: Option<f64>, default: f64| -> Result<i64> {
+            let v = v.unwrap_or(default);
+            if !(0.0..=86_400.0).contains(&v) {
+                return Err(invalid(&field(f), format!("{v} is not between 0 and 86400 seconds")));
+            }
+            Ok((v * 1000.0).round() as i64)
+        };
+        let (switch, needs) = match r.kind {
+            AlertKind::QueueLength => (behaviour.events.queue, "behaviour.events.queue"),
+            AlertKind::Occupancy => (behaviour.events.occupancy, "behaviour.events.occupancy"),
+            AlertKind::Dwell => (behaviour.events.zones, "behaviour.events.zones"),
+        };
+        if !switch {
+            return Err(invalid(&field("kind"), format!("{} rules need {needs}, which is off", r.kind)));
+        }
+        out.push(Rule {
+            for_ms: seconds("for_s", r.for_s, 0.0)?,
+            cooldown_ms: seconds("cooldown_s", r.cooldown_s, 300.0)?,
+            name: r.name,
+            kind: r.kind,
+            camera: r.camera,
+            zone: r.zone,
+            above: r.above,
+        });
+    }
+    Ok(AlertsConfig { mqtt, topic, webhook: raw.webhook, site: raw.site, rules: out })
 }
 
 #[cfg(test)]
@@ -489,6 +621,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("camera[1].name") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn alert_rules_are_read_and_checked() {
+        let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
+        let c = parse(&format!(
+            "[alerts]\nmqtt = \"mqtt://127.0.0.1:1884\"\nwebhook = \"http://127.0.0.1:8080/hook\"\nsite = \"s\"\n\
+             [[alert]]\nname = \"long-queue\"\nkind = \"queue_length\"\ncamera = \"a\"\nzone = \"till\"\n\
+             above = 3\nfor_s = 20\n[[alert]]\nname = \"stay\"\nkind = \"dwell\"\nzone = \"table\"\nabove = 8.5\n\
+             cooldown_s = 0\n{cam}"
+        ))
+        .unwrap();
+        let a = &c.alerts;
+        assert_eq!(
+            (a.mqtt.as_ref().unwrap().port, a.topic.as_str(), a.site.as_deref()),
+            (1884, "iobox/alerts", Some("s"))
+        );
+        assert_eq!(a.rules.len(), 2);
+        assert_eq!((a.rules[0].for_ms, a.rules[0].cooldown_ms, a.rules[0].above), (20_000, 300_000, 3.0));
+        assert_eq!(
+            (a.rules[1].kind, a.rules[1].cooldown_ms, a.rules[1].camera.as_deref()),
+            (AlertKind::Dwell, 0, None)
+        );
+        assert!(parse(cam).unwrap().alerts.rules.is_empty());
+
+        let rule = "[[alert]]\nname = \"r\"\nzone = \"z\"\n";
+        for (text, field) in [
+            (format!("{rule}kind = \"occupancy\"\nabove = 1.5\n"), "alert[0].above"),
+            (format!("{rule}kind = \"dwell\"\nabove = 0\n"), "alert[0].above"),
+            (format!("{rule}kind = \"dwell\"\nabove = 5\nfor_s = 3\n"), "alert[0].for_s"),
+            (format!("{rule}kind = \"occupancy\"\nabove = 1\ncamera = \"b\"\n"), "alert[0].camera"),
+            (format!("{rule}kind = \"occupancy\"\nabove = 1\ncooldown_s = -1\n"), "alert[0].cooldown_s"),
+            (format!("{rule}kind = \"occupancy\"\nabove = 1\n{rule}kind = \"dwell\"\nabove = 1\n"), "alert[1].name"),
+            (
+                format!("[behaviour.events]\noccupancy = false\n{rule}kind = \"occupancy\"\nabove = 1\n"),
+                "alert[0].kind",
+            ),
+            ("[alerts]\nmqtt = \"mqtts://x\"\n".to_string(), "alerts.mqtt"),
+            ("[alerts]\nwebhook = \"https://x/hook\"\n".to_string(), "alerts.webhook"),
+            ("[alerts]\ntopic = \"a/#\"\n".to_string(), "alerts.topic"),
+        ] {
+            let err = parse(&format!("{text}{cam}")).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let err = parse(&format!("{rule}kind = \"loud\"\nabove = 1\n{cam}")).unwrap_err().to_string();
+        assert!(err.contains("loud") && err.contains("line"), "{err}");
     }
 
     #[test]

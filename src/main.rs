@@ -272,6 +272,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 };
                 println!("  camera '{}': {desc}", cam.source.name);
             }
+            for rule in &c.alerts.rules {
+                println!("  alert {rule}");
+            }
+            if let Some(m) = &c.alerts.mqtt {
+                println!("  alerts to {m}, topic {}/<rule>", c.alerts.topic);
+            }
+            if let Some(w) = &c.alerts.webhook {
+                println!("  alerts to {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -421,6 +430,12 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
             report.database.display(),
             report.seconds
         );
+        if let Some(a) = &report.alerts {
+            eprintln!(
+                "alerts: {} fired, {} cleared; {} sent to MQTT, {} to the webhook, {} dropped, {} errors",
+                a.fired, a.cleared, a.mqtt_sent, a.webhook_posted, a.dropped, a.errors
+            );
+        }
         if let Some(r) = &config.record {
             for c in &config.cameras {
                 eprintln!("anonymized video of '{}': {}", c.source.name, r.replace("{camera}", &c.source.name));

@@ -54,6 +54,9 @@ pub struct RunReport {
     pub events_dropped: u64,
     /// Per worker: stage timings and the time spent inside ONNX Runtime.
     pub workers: Vec<StageSummary>,
+    /// Alerts fired and delivered, when rules are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::AlertReport>,
 }
 
 impl RunReport {
@@ -88,6 +91,8 @@ struct CameraSlot {
     last_ms: i64,
     /// The behaviour has been flushed after the camera closed.
     finished: bool,
+    /// The alert rules watching this camera, fed with its events.
+    alerts: Option<crate::alerts::CameraAlerts>,
 }
 
 #[derive(Debug, Default)]
@@ -134,7 +139,10 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
 
     let names: Vec<String> = config.cameras.iter().map(|c| c.source.name.clone()).collect();
+    let zones = names.iter().map(String::as_str).zip(calibrations.iter().map(Option::as_ref));
+    crate::alerts::check_zones(&config.alerts.rules, zones).map_err(|e| JobError::Usage(e.to_string()))?;
     let writer = Writer::start_with(&config.store_path, &names, config.store)?;
+    let alerts = crate::alerts::Publisher::start(&config.alerts).map_err(|e| JobError::Usage(e.to_string()))?;
     let run_start_ms = crate::store::writer::now_ms();
 
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
@@ -173,6 +181,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             file_clock: (cam.source.kind == SourceKind::File && !cam.source.realtime).then_some(run_start_ms),
             last_ms: run_start_ms,
             finished: false,
+            alerts: alerts.as_ref().and_then(|a| a.for_camera(&cam.source.name)),
         });
     }
 
@@ -240,6 +249,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             last_problem,
         });
     }
+    let alerts = alerts.map(crate::alerts::Publisher::finish);
     let ws = writer.finish()?;
     Ok(RunReport {
         database: config.store_path.clone(),
@@ -248,6 +258,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         events_written: ws.written,
         events_dropped: ws.dropped,
         workers,
+        alerts,
     })
 }
 
@@ -381,6 +392,9 @@ fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
     for id in &slot.perception.ended {
         behaviour.end_track(*id, &mut slot.events);
     }
+    if let Some(alerts) = slot.alerts.as_mut() {
+        alerts.frame(at_ms, &slot.events);
+    }
     slot.events_out += slot.events.len() as u64;
     for event in slot.events.drain(..) {
         records.send(Record::Event { camera: slot.index, event });
@@ -393,6 +407,9 @@ fn finish_behaviour(slot: &mut CameraSlot, records: &RecordSender) {
     slot.perception.finish();
     if let Some(behaviour) = slot.behaviour.as_mut() {
         behaviour.flush(slot.last_ms, &mut slot.events);
+        if let Some(alerts) = slot.alerts.as_mut() {
+            alerts.events(&slot.events);
+        }
         slot.events_out += slot.events.len() as u64;
         for event in slot.events.drain(..) {
             records.send(Record::Event { camera: slot.index, event });

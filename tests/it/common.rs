@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use iobox::infer::ModelSource;
 
@@ -33,6 +33,19 @@ pub fn iobox(args: &[&str], cwd: &Path) -> Output {
         .env("IOBOX_LOG", "info")
         .output()
         .expect("iobox binary runs")
+}
+
+/// Starts the iobox binary with `args` in `cwd`, stdout and stderr piped (for `wait_with_output`).
+pub fn spawn_iobox(args: &[&str], cwd: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(args)
+        .current_dir(cwd)
+        .env("IOBOX_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("iobox binary starts")
 }
 
 pub fn text(o: &Output) -> String {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod alerts;
 mod anonymize;
 mod calibration;
 mod capture;

@@ -2,7 +2,6 @@
 //! goes away and comes back on the same port, and iobox reconnects while its other camera keeps running.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -97,14 +96,7 @@ fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
     )
     .unwrap();
     let start = now_ms();
-    let child = Command::new(env!("CARGO_BIN_EXE_iobox"))
-        .args(["run", "--config", "iobox.toml", "--for", "40", "--json"])
-        .current_dir(dir.path())
-        .env("IOBOX_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--for", "40", "--json"], dir.path());
 
     wait_for("frames from the RTSP camera", Duration::from_secs(25), || frames(&db, "ipcam", start, i64::MAX) >= 20);
     server.stop();
