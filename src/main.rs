@@ -54,6 +54,57 @@ enum Command {
     /// Camera calibration (image <-> floor plan): check a file, draw it on a frame and on the plan.
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
+    /// Figures for a store manager (footfall, dwell, funnels, queues, mood), k-anonymous.
+    Report(ReportArgs),
+    /// Write every event table to one CSV or Parquet file each, for BI tools (raw rows, not k-suppressed).
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Config file: the database and `[privacy] min_tracks` (default: the embedded config, k = 5).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The SQLite file to read instead of the config's.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Start: RFC 3339, a local date (2026-11-29) or date and time, today, or relative (-7d, -12h).
+    /// Default: 7 days ago.
+    #[arg(long, allow_hyphen_values = true)]
+    from: Option<String>,
+    /// End (exclusive), in the same forms. Default: no end.
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: iobox::jobs::report::ReportFormat,
+    /// Follow these zones in order (A,B,C) instead of listing every pair of zones.
+    #[arg(long, value_delimiter = ',')]
+    funnel: Option<Vec<String>>,
+    /// How many of the most frequent journeys to list.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[arg(long, value_enum)]
+    format: iobox::jobs::export::ExportFormat,
+    /// Folder for the files (created if missing): events, occupancy, queue_samples, journeys, mood, heat,
+    /// frame_log, each .csv or .parquet.
+    #[arg(long)]
+    out: PathBuf,
+    /// Config file naming the database (default: the embedded config's).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The SQLite file to read instead of the config's.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Start, as for `iobox report`. Default: everything.
+    #[arg(long, allow_hyphen_values = true)]
+    from: Option<String>,
+    /// End (exclusive). Default: everything.
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +268,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Blur(args) => blur(args),
         Command::Run(args) => run_appliance(args),
         Command::Analyze(args) => analyze(args),
+        Command::Report(args) => report(args),
+        Command::Export(args) => export(args),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
             let cals = if path.is_dir() {
                 iobox::calibration::Calibration::load_dir(&path)?
@@ -428,4 +481,38 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
     }
     Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn report(args: ReportArgs) -> Result<ExitCode> {
+    use iobox::jobs::report::{ReportOptions, build, period, render};
+    let config = load_config(args.config.as_ref())?;
+    let now = iobox::store::writer::now_ms();
+    let options = ReportOptions {
+        db: args.db.unwrap_or(config.store_path),
+        period: period(args.from.as_deref(), args.to.as_deref(), now)?,
+        k: config.min_tracks,
+        funnel: args.funnel.filter(|z| !z.is_empty()),
+        top_journeys: args.top,
+    };
+    let report = build(&options)?;
+    print!("{}", render(&report, args.format));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    use iobox::jobs::report::parse_time;
+    let config = load_config(args.config.as_ref())?;
+    let now = iobox::store::writer::now_ms();
+    let db = args.db.unwrap_or(config.store_path);
+    let from_ms = args.from.as_deref().map(|t| parse_time(t, now)).transpose()?.unwrap_or(i64::MIN);
+    let to_ms = args.to.as_deref().map(|t| parse_time(t, now)).transpose()?.unwrap_or(i64::MAX);
+    if from_ms >= to_ms {
+        bail!("--from is not before --to");
+    }
+    let period = iobox::store::query::Period { from_ms, to_ms };
+    let files = iobox::jobs::export::export(&db, period, args.format, &args.out)?;
+    for f in &files {
+        println!("{}\t{} rows", f.path.display(), f.rows);
+    }
+    Ok(ExitCode::SUCCESS)
 }
