@@ -717,7 +717,6 @@ mod tests {
         send(0, heat(1, K - 1));
         send(1, heat(1, 1));
         send(1, heat(2, K - 1));
-        drop(send);
         drop(tx);
         let stats = writer.finish().unwrap();
         assert_eq!(stats.dropped, 0);

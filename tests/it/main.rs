@@ -9,4 +9,5 @@ mod capture;
 mod errors;
 mod models;
 mod perception;
+mod report;
 mod rtsp;
