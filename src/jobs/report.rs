@@ -284,11 +284,17 @@ fn footfall_section(r: &Report, matrix: bool) -> Section {
             .collect();
         return section("footfall_per_hour", title, &["hour", "camera", "entries"], 2, rows);
     }
-    let mut columns: Vec<Option<String>> = r.cameras.iter().cloned().map(Some).collect();
+    // Cameras that saw entries in the period (aisle cameras see none), then the store.
+    let mut columns: Vec<Option<String>> = r
+        .cameras
+        .iter()
+        .filter(|c| r.footfall_per_hour.iter().any(|h| h.row.camera.as_ref() == Some(*c)))
+        .cloned()
+        .map(Some)
+        .collect();
     columns.push(None);
     let mut headers = vec!["hour".to_string()];
-    headers.extend(r.cameras.iter().cloned());
-    headers.push("all_cameras".into());
+    headers.extend(columns.iter().map(|c| c.clone().unwrap_or_else(|| "all_cameras".into())));
     let mut rows: Vec<Row> = Vec::new();
     let mut current: Option<i64> = None;
     for h in &r.footfall_per_hour {
