@@ -117,7 +117,11 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
                 if journey.last() == Some(&cam.zones[z]) {
                     continue;
                 }
-                let dwell = if Some(z) == cam.queue { rng.random_range(30_000..300_000) } else { rng.random_range(5_000..120_000) };
+                let dwell = if Some(z) == cam.queue {
+                    rng.random_range(30_000..300_000)
+                } else {
+                    rng.random_range(5_000..120_000)
+                };
                 send(Event::ZoneEntered { zone: cam.zones[z].clone(), track, at_ms: t });
                 if z == cam.shelf && rng.random_bool(0.5) {
                     send(Event::ShelfInteraction {
@@ -144,7 +148,13 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
             send(Event::Occupancy { zone: zone.clone(), at_ms: at, count });
             if Some(z) == cam.queue {
                 let mean = i64::from(count) * rng.random_range(10_000..40_000);
-                send(Event::QueueSample { zone: zone.clone(), at_ms: at, length: count, mean_wait_ms: mean, max_wait_ms: 2 * mean });
+                send(Event::QueueSample {
+                    zone: zone.clone(),
+                    at_ms: at,
+                    length: count,
+                    mean_wait_ms: mean,
+                    max_wait_ms: 2 * mean,
+                });
             }
         }
         at += SAMPLE_MS;
@@ -157,7 +167,13 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
                 *c = rng.random_range(0..40);
             }
             let samples = counts.iter().sum();
-            send(Event::MoodBucket { zone: zone.clone(), bucket_start_ms: bucket, counts, samples, tracks: rng.random_range(0..25) });
+            send(Event::MoodBucket {
+                zone: zone.clone(),
+                bucket_start_ms: bucket,
+                counts,
+                samples,
+                tracks: rng.random_range(0..25),
+            });
         }
         for cell in 0..60 {
             let tracks = rng.random_range(1..20u32);
@@ -178,7 +194,13 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n == 0 { 0.0 } else if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 struct Fill {
@@ -261,7 +283,13 @@ fn main() {
     } else {
         println!(
             "{} records ({} days x {} cameras) in {:.1} s: {:.0} records/s overall, {:.0} records/s median per day; {:.0} MiB",
-            f.records, a.days, a.cameras, f.seconds, f.records as f64 / f.seconds, per_day_median, size_mb
+            f.records,
+            a.days,
+            a.cameras,
+            f.seconds,
+            f.records as f64 / f.seconds,
+            per_day_median,
+            size_mb
         );
         for (format, s) in &report_s {
             println!("iobox report --format {format}: {:.3} s (median of {})", s.as_f64().unwrap_or(0.0), a.reps);

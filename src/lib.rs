@@ -14,8 +14,9 @@
 //! - [`track`]: short-lived anonymous track ids (ByteTrack-style), pure code.
 //! - [`calibration`]: per-camera image<->floor homography, floor plan, zones and lines; pure code.
 //! - [`behaviour`]: zone dwell, line crossings, queues, shelf interactions, journeys, mood and heat; pure.
-//! - [`store`]: SQLite schema, migrations, the batched writer thread. The only module that knows rusqlite.
-//! - [`jobs`]: `iobox blur`, `iobox run` and `iobox analyze`, end to end.
+//! - [`store`]: SQLite schema, migrations, the batched writer thread, k-suppressed report queries and raw
+//!   exports. The only module that knows rusqlite.
+//! - [`jobs`]: `iobox blur`, `run`, `analyze`, `calibrate`, `report` and `export`, end to end.
 //! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.

@@ -60,21 +60,39 @@ enum Command {
     Export(ExportArgs),
 }
 
+/// The database and the period read by `iobox report` and `iobox export`.
 #[derive(Args)]
-struct ReportArgs {
-    /// Config file: the database and `[privacy] min_tracks` (default: the embedded config, k = 5).
+struct ReadArgs {
+    /// Config file: the database, and `[privacy] min_tracks` for reports (default: the embedded config).
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// The SQLite file to read instead of the config's.
     #[arg(long)]
     db: Option<PathBuf>,
     /// Start: RFC 3339, a local date (2026-11-29) or date and time, today, or relative (-7d, -12h).
-    /// Default: 7 days ago.
+    /// Default: report 7 days ago, export everything.
     #[arg(long, allow_hyphen_values = true)]
     from: Option<String>,
     /// End (exclusive), in the same forms. Default: no end.
     #[arg(long, allow_hyphen_values = true)]
     to: Option<String>,
+}
+
+impl ReadArgs {
+    /// The config, the database path and the period (from `default_from(now)` without `--from`).
+    fn resolve(&self, default_from: impl FnOnce(i64) -> i64) -> Result<(Config, PathBuf, iobox::store::query::Period)> {
+        let config = load_config(self.config.as_ref())?;
+        let now = iobox::store::writer::now_ms();
+        let period = iobox::jobs::report::period(self.from.as_deref(), self.to.as_deref(), now, default_from(now))?;
+        let db = self.db.clone().unwrap_or_else(|| config.store_path.clone());
+        Ok((config, db, period))
+    }
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    read: ReadArgs,
     #[arg(long, value_enum, default_value = "table")]
     format: iobox::jobs::report::ReportFormat,
     /// Follow these zones in order (A,B,C) instead of listing every pair of zones.
@@ -93,18 +111,8 @@ struct ExportArgs {
     /// frame_log, each .csv or .parquet.
     #[arg(long)]
     out: PathBuf,
-    /// Config file naming the database (default: the embedded config's).
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// The SQLite file to read instead of the config's.
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// Start, as for `iobox report`. Default: everything.
-    #[arg(long, allow_hyphen_values = true)]
-    from: Option<String>,
-    /// End (exclusive). Default: everything.
-    #[arg(long, allow_hyphen_values = true)]
-    to: Option<String>,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(Subcommand)]
@@ -484,34 +492,22 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn report(args: ReportArgs) -> Result<ExitCode> {
-    use iobox::jobs::report::{ReportOptions, build, period, render};
-    let config = load_config(args.config.as_ref())?;
-    let now = iobox::store::writer::now_ms();
+    use iobox::jobs::report::{ReportOptions, build, render};
+    let (config, db, period) = args.read.resolve(|now| now - 7 * 86_400_000)?;
     let options = ReportOptions {
-        db: args.db.unwrap_or(config.store_path),
-        period: period(args.from.as_deref(), args.to.as_deref(), now)?,
+        db,
+        period,
         k: config.min_tracks,
         funnel: args.funnel.filter(|z| !z.is_empty()),
         top_journeys: args.top,
     };
-    let report = build(&options)?;
-    print!("{}", render(&report, args.format));
+    print!("{}", render(&build(&options)?, args.format));
     Ok(ExitCode::SUCCESS)
 }
 
 fn export(args: ExportArgs) -> Result<ExitCode> {
-    use iobox::jobs::report::parse_time;
-    let config = load_config(args.config.as_ref())?;
-    let now = iobox::store::writer::now_ms();
-    let db = args.db.unwrap_or(config.store_path);
-    let from_ms = args.from.as_deref().map(|t| parse_time(t, now)).transpose()?.unwrap_or(i64::MIN);
-    let to_ms = args.to.as_deref().map(|t| parse_time(t, now)).transpose()?.unwrap_or(i64::MAX);
-    if from_ms >= to_ms {
-        bail!("--from is not before --to");
-    }
-    let period = iobox::store::query::Period { from_ms, to_ms };
-    let files = iobox::jobs::export::export(&db, period, args.format, &args.out)?;
-    for f in &files {
+    let (_, db, period) = args.read.resolve(|_| i64::MIN)?;
+    for f in iobox::jobs::export::export(&db, period, args.format, &args.out)? {
         println!("{}\t{} rows", f.path.display(), f.rows);
     }
     Ok(ExitCode::SUCCESS)

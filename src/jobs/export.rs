@@ -76,7 +76,7 @@ pub fn export(db: &Path, period: Period, format: ExportFormat, out: &Path) -> Re
                 rows
             }
         };
-        tracing::info!(table = table.name, rows, path = %path.display(), "exported");
+        tracing::debug!(table = table.name, rows, path = %path.display(), "exported");
         written.push(ExportedTable { table: table.name, path, rows });
     }
     Ok(written)

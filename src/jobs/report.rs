@@ -137,7 +137,9 @@ fn local_naive(t: NaiveDateTime) -> Option<i64> {
         LocalResult::Single(d) => Some(d.timestamp_millis()),
         LocalResult::Ambiguous(a, _) => Some(a.timestamp_millis()),
         // In a DST gap: the first instant after it.
-        LocalResult::None => Local.from_local_datetime(&(t + chrono::Duration::hours(1))).earliest().map(|d| d.timestamp_millis()),
+        LocalResult::None => {
+            Local.from_local_datetime(&(t + chrono::Duration::hours(1))).earliest().map(|d| d.timestamp_millis())
+        }
     }
 }
 
@@ -185,12 +187,13 @@ pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, JobError> {
     Err(bad())
 }
 
-/// The period from `--from` / `--to`: by default from 7 days ago, open-ended (a file processed faster than
-/// real time is stamped by its own clock, ahead of the wall clock).
-pub fn period(from: Option<&str>, to: Option<&str>, now_ms: i64) -> Result<Period, JobError> {
+/// The period from `--from` / `--to`: without `--from` from `default_from_ms` (`iobox report`: 7 days ago),
+/// without `--to` open-ended (a file processed faster than real time is stamped by its own clock, ahead of
+/// the wall clock).
+pub fn period(from: Option<&str>, to: Option<&str>, now_ms: i64, default_from_ms: i64) -> Result<Period, JobError> {
     let from_ms = match from {
         Some(s) => parse_time(s, now_ms)?,
-        None => now_ms - 7 * 86_400_000,
+        None => default_from_ms,
     };
     let to_ms = match to {
         Some(s) => parse_time(s, now_ms)?,
@@ -199,7 +202,7 @@ pub fn period(from: Option<&str>, to: Option<&str>, now_ms: i64) -> Result<Perio
     if from_ms >= to_ms {
         return Err(JobError::Usage(format!(
             "--from {} is not before --to {}",
-            from.unwrap_or("(7 days ago)"),
+            from.unwrap_or("(default)"),
             to.unwrap_or("")
         )));
     }
@@ -247,7 +250,14 @@ fn camera_cell(c: &Option<String>) -> Cell {
 }
 
 fn section(key: &'static str, title: impl Into<String>, headers: &[&str], keys: usize, rows: Vec<Row>) -> Section {
-    Section { key, title: title.into(), headers: headers.iter().map(|h| h.to_string()).collect(), keys, rows, per_cell: false }
+    Section {
+        key,
+        title: title.into(),
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        keys,
+        rows,
+        per_cell: false,
+    }
 }
 
 fn entries_exits_section(r: &Report) -> Section {
@@ -274,11 +284,7 @@ fn footfall_section(r: &Report, matrix: bool) -> Section {
             .footfall_per_hour
             .iter()
             .map(|h| Row {
-                cells: vec![
-                    Cell::Text(h.hour.clone()),
-                    camera_cell(&h.row.camera),
-                    figure(h.row.entries, Cell::Int),
-                ],
+                cells: vec![Cell::Text(h.hour.clone()), camera_cell(&h.row.camera), figure(h.row.entries, Cell::Int)],
                 suppressed: h.row.suppressed,
             })
             .collect();
@@ -427,13 +433,7 @@ fn interactions_section(r: &Report) -> Section {
             suppressed: i.suppressed,
         })
         .collect();
-    section(
-        "interactions",
-        "Shelf interactions",
-        &["zone", "interactions", "tracks", "mean_duration_ms"],
-        1,
-        rows,
-    )
+    section("interactions", "Shelf interactions", &["zone", "interactions", "tracks", "mean_duration_ms"], 1, rows)
 }
 
 fn mood_section(r: &Report) -> Section {
@@ -441,8 +441,7 @@ fn mood_section(r: &Report) -> Section {
         .mood
         .iter()
         .map(|m| {
-            let mut cells =
-                vec![Cell::Text(m.zone.clone()), figure(m.samples, Cell::Int), figure(m.tracks, Cell::Int)];
+            let mut cells = vec![Cell::Text(m.zone.clone()), figure(m.samples, Cell::Int), figure(m.tracks, Cell::Int)];
             for i in 0..EMOTIONS.len() {
                 cells.push(figure(m.shares.as_ref(), |s| Cell::Share(s.0[i])));
             }
@@ -554,7 +553,11 @@ fn render_table(r: &Report) -> String {
                     .map(|(i, c)| {
                         // A suppressed row says so once, in its first figure column.
                         let first = i == s.keys;
-                        if matches!(c, Cell::Suppressed) && !s.per_cell && !first { String::new() } else { table_text(c) }
+                        if matches!(c, Cell::Suppressed) && !s.per_cell && !first {
+                            String::new()
+                        } else {
+                            table_text(c)
+                        }
                     })
                     .collect()
             })
@@ -614,11 +617,7 @@ fn render_csv(r: &Report) -> String {
         r.k
     );
     for s in sections(r, false) {
-        let _ = writeln!(
-            out,
-            "\n# {}: {}",
-            s.key, s.title
-        );
+        let _ = writeln!(out, "\n# {}: {}", s.key, s.title);
         let _ = writeln!(out, "{},suppressed", s.headers.join(","));
         for row in &s.rows {
             let cells: Vec<String> = row.cells.iter().map(csv_text).collect();
@@ -644,9 +643,13 @@ mod tests {
         assert_eq!(parse_time("2027-01-15T08:00:00Z", NOW).unwrap(), 1_800_000_000_000);
         assert_eq!(parse_time("2027-01-15T09:00:00+01:00", NOW).unwrap(), 1_800_000_000_000);
         // Local forms agree with chrono's own local conversion.
-        let midnight = Local.from_local_datetime(&NaiveDate::from_ymd_opt(2027, 1, 15).unwrap().and_hms_opt(0, 0, 0).unwrap());
+        let midnight =
+            Local.from_local_datetime(&NaiveDate::from_ymd_opt(2027, 1, 15).unwrap().and_hms_opt(0, 0, 0).unwrap());
         assert_eq!(parse_time("2027-01-15", NOW).unwrap(), midnight.earliest().unwrap().timestamp_millis());
-        assert_eq!(parse_time("2027-01-15 09:30", NOW).unwrap() - parse_time("2027-01-15T09:00", NOW).unwrap(), 1_800_000);
+        assert_eq!(
+            parse_time("2027-01-15 09:30", NOW).unwrap() - parse_time("2027-01-15T09:00", NOW).unwrap(),
+            1_800_000
+        );
         let today = parse_time("today", NOW).unwrap();
         assert!(today <= NOW && NOW - today < 25 * 3_600_000);
         for bad in ["yesterday", "-7x", "-d", "2027-13-01", "", "7d"] {
@@ -656,10 +659,15 @@ mod tests {
     }
 
     #[test]
-    fn the_default_period_is_the_last_seven_days_open_ended() {
-        assert_eq!(period(None, None, NOW).unwrap(), Period { from_ms: NOW - 7 * 86_400_000, to_ms: i64::MAX });
-        assert_eq!(period(Some("-1d"), Some("now"), NOW).unwrap(), Period { from_ms: NOW - 86_400_000, to_ms: NOW });
-        let e = period(Some("now"), Some("-1d"), NOW).unwrap_err().to_string();
+    fn periods_default_to_open_ends() {
+        let week_ago = NOW - 7 * 86_400_000;
+        assert_eq!(period(None, None, NOW, week_ago).unwrap(), Period { from_ms: week_ago, to_ms: i64::MAX });
+        assert_eq!(period(None, None, NOW, i64::MIN).unwrap(), Period::ALL);
+        assert_eq!(
+            period(Some("-1d"), Some("now"), NOW, week_ago).unwrap(),
+            Period { from_ms: NOW - 86_400_000, to_ms: NOW }
+        );
+        let e = period(Some("now"), Some("-1d"), NOW, week_ago).unwrap_err().to_string();
         assert!(e.contains("not before"), "{e}");
     }
 

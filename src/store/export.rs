@@ -212,7 +212,10 @@ pub fn for_each_row<E: From<Error>>(
 /// Rows of `table` in `period` (for checks and progress).
 pub fn count_rows(conn: &Connection, table: &Table, period: Period) -> Result<u64> {
     conn.query_row(
-        &format!("SELECT COUNT(*) FROM {} WHERE {} >= ?1 AND {} < ?2", table.name, table.time_column, table.time_column),
+        &format!(
+            "SELECT COUNT(*) FROM {} WHERE {} >= ?1 AND {} < ?2",
+            table.name, table.time_column, table.time_column
+        ),
         [period.from_ms, period.to_ms],
         |r| r.get::<_, i64>(0),
     )

@@ -243,8 +243,12 @@ pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Ve
         let mut stmt = conn.prepare(&sql(by_camera)).map_err(err(conn))?;
         let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
         while let Some(r) = rows.next().map_err(err(conn))? {
-            let (camera, hour, entries, tracks): (Option<String>, i64, i64, i64) =
-                (r.get(0).map_err(err(conn))?, r.get(1).map_err(err(conn))?, r.get(2).map_err(err(conn))?, r.get(3).map_err(err(conn))?);
+            let (camera, hour, entries, tracks): (Option<String>, i64, i64, i64) = (
+                r.get(0).map_err(err(conn))?,
+                r.get(1).map_err(err(conn))?,
+                r.get(2).map_err(err(conn))?,
+                r.get(3).map_err(err(conn))?,
+            );
             let gate = Gate::new(k, &[u(tracks)]);
             out.push(FootfallHour {
                 hour_start_ms: hour * 3_600_000,
@@ -271,7 +275,8 @@ pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Mo
          LEFT JOIN (SELECT camera_id, {FIGURES} FROM events {WHERE} GROUP BY camera_id) x
          ON x.camera_id = c.id ORDER BY c.name"
     );
-    let store = format!("SELECT NULL, COALESCE(a, 0), COALESCE(b, 0), c, d FROM (SELECT {FIGURES} FROM events {WHERE}) x");
+    let store =
+        format!("SELECT NULL, COALESCE(a, 0), COALESCE(b, 0), c, d FROM (SELECT {FIGURES} FROM events {WHERE}) x");
     let mut out = Vec::new();
     for sql in [per_camera, store] {
         let mut stmt = conn.prepare(&sql).map_err(err(conn))?;
@@ -352,9 +357,8 @@ struct Journeys {
 }
 
 fn journeys(conn: &Connection, period: Period) -> Result<Journeys> {
-    let mut stmt = conn
-        .prepare("SELECT track, zones FROM journeys WHERE start_ms >= ?1 AND start_ms < ?2")
-        .map_err(err(conn))?;
+    let mut stmt =
+        conn.prepare("SELECT track, zones FROM journeys WHERE start_ms >= ?1 AND start_ms < ?2").map_err(err(conn))?;
     let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut names = Vec::new();
@@ -482,10 +486,8 @@ pub fn top_journeys(conn: &Connection, period: Period, k: u32, limit: usize) -> 
     for seq in j.tracks.iter().filter(|s| !s.is_empty()) {
         *counts.entry(seq.as_slice()).or_default() += 1;
     }
-    let mut ranked: Vec<(Vec<String>, u64)> = counts
-        .into_iter()
-        .map(|(seq, n)| (seq.iter().map(|&z| j.names[z].clone()).collect(), n))
-        .collect();
+    let mut ranked: Vec<(Vec<String>, u64)> =
+        counts.into_iter().map(|(seq, n)| (seq.iter().map(|&z| j.names[z].clone()).collect(), n)).collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(limit);
     Ok(ranked
@@ -669,7 +671,10 @@ mod tests {
                 for v in 0..visits {
                     let at = T0 + 10_000 * i + v * 1000;
                     send(1, Event::ZoneEntered { zone: name(zone), track: t, at_ms: at });
-                    send(1, Event::ZoneExited { zone: name(zone), track: t, at_ms: at + 1000, dwell_ms: 1000 * (i + 1) });
+                    send(
+                        1,
+                        Event::ZoneExited { zone: name(zone), track: t, at_ms: at + 1000, dwell_ms: 1000 * (i + 1) },
+                    );
                 }
                 send(1, Event::ShelfInteraction { zone: name(zone), track: t, start_ms: T0 + i, duration_ms: 500 });
                 send(
@@ -692,7 +697,16 @@ mod tests {
         for (i, len) in [0u32, 1, 3, 2].into_iter().enumerate() {
             let at_ms = T0 + 5000 * i as i64;
             let mean_wait_ms = 1000 * i64::from(len);
-            send(1, Event::QueueSample { zone: name("till"), at_ms, length: len, mean_wait_ms, max_wait_ms: 2 * mean_wait_ms });
+            send(
+                1,
+                Event::QueueSample {
+                    zone: name("till"),
+                    at_ms,
+                    length: len,
+                    mean_wait_ms,
+                    max_wait_ms: 2 * mean_wait_ms,
+                },
+            );
         }
         // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets.
         let mood = |zone: &str, bucket: i64, counts: [u32; 7], tracks: u32| Event::MoodBucket {
@@ -780,7 +794,10 @@ mod tests {
         let q = queues(&conn, all, K).unwrap();
         assert_eq!(q.len(), 1);
         let q = &q[0];
-        assert_eq!((q.zone.as_str(), q.samples, q.tracks, q.max_length, q.suppressed), ("till", Some(4), Some(5), Some(3), false));
+        assert_eq!(
+            (q.zone.as_str(), q.samples, q.tracks, q.max_length, q.suppressed),
+            ("till", Some(4), Some(5), Some(3), false)
+        );
         assert_eq!(q.mean_length, Some(1.5));
         // (1*1000 + 3*3000 + 2*2000) / 6
         assert_eq!(q.mean_wait_ms, Some(14_000.0 / 6.0));
@@ -811,19 +828,26 @@ mod tests {
         // Journeys: [edge, few] x4, [edge] x5 (edge then edge collapses), [edge, many] x6.
         let top = top_journeys(&conn, all, K, 10).unwrap();
         let rows: Vec<_> = top.iter().map(|j| (j.zones.join(">"), j.tracks, j.suppressed)).collect();
-        assert_eq!(rows, [("edge>many".into(), Some(6), false), ("edge".into(), Some(5), false), ("edge>few".into(), None, true)]);
+        assert_eq!(
+            rows,
+            [("edge>many".into(), Some(6), false), ("edge".into(), Some(5), false), ("edge>few".into(), None, true)]
+        );
         assert_eq!(top_journeys(&conn, all, K, 1).unwrap().len(), 1);
 
         // Funnel pairs: 15 entered edge; 6 reached many (shown), 4 reached few (suppressed).
         let pairs = funnel_pairs(&conn, all, K).unwrap();
-        let rows: Vec<_> = pairs.iter().map(|p| (p.from.as_str(), p.to.as_str(), p.entered, p.reached, p.suppressed)).collect();
+        let rows: Vec<_> =
+            pairs.iter().map(|p| (p.from.as_str(), p.to.as_str(), p.entered, p.reached, p.suppressed)).collect();
         assert_eq!(rows, [("edge", "many", Some(15), Some(6), false), ("edge", "few", None, None, true)]);
         assert_eq!(pairs[0].share, Some(0.4));
 
         // A requested funnel.
         let steps = funnel(&conn, all, K, &["edge".into(), "many".into(), "few".into()]).unwrap();
         let rows: Vec<_> = steps.iter().map(|s| (s.step, s.tracks, s.share_of_first, s.suppressed)).collect();
-        assert_eq!(rows, [(1, Some(15), Some(1.0), false), (2, Some(6), Some(0.4), false), (3, Some(0), Some(0.0), false)]);
+        assert_eq!(
+            rows,
+            [(1, Some(15), Some(1.0), false), (2, Some(6), Some(0.4), false), (3, Some(0), Some(0.0), false)]
+        );
         let steps = funnel(&conn, all, K, &["edge".into(), "few".into()]).unwrap();
         assert!(steps[1].suppressed && steps[1].tracks.is_none() && steps[1].share_of_previous.is_none());
         let steps = funnel(&conn, all, K, &["nowhere".into(), "edge".into()]).unwrap();

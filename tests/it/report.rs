@@ -34,7 +34,8 @@ fn ground_truth_people() -> i64 {
 /// A config whose only job here is `[privacy] min_tracks`.
 fn config_with_k(dir: &Path, k: u32) -> PathBuf {
     let path = dir.join(format!("k{k}.toml"));
-    std::fs::write(&path, format!("[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"test\"\n")).unwrap();
+    std::fs::write(&path, format!("[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"test\"\n"))
+        .unwrap();
     path
 }
 
@@ -125,7 +126,8 @@ fn the_report_matches_the_database_and_the_footage() {
         durations.sort();
         let n = durations.len();
         let mean = durations.iter().sum::<i64>() as f64 / n as f64;
-        let median = if n % 2 == 1 { durations[n / 2] as f64 } else { (durations[n / 2 - 1] + durations[n / 2]) as f64 / 2.0 };
+        let median =
+            if n % 2 == 1 { durations[n / 2] as f64 } else { (durations[n / 2 - 1] + durations[n / 2]) as f64 / 2.0 };
         let p90 = durations[(0.9 * n as f64).ceil() as usize - 1];
         assert_eq!((row["visits"].as_i64(), row["tracks"].as_i64()), (Some(visits), Some(tracks)), "{zone}");
         assert!((row["mean_ms"].as_f64().unwrap() - mean).abs() < 1e-6, "{zone}: {row}");
@@ -222,12 +224,18 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
     };
     for row in report["dwell"].as_array().unwrap() {
         let zone = row["zone"].as_str().unwrap();
-        let t = int(&conn, &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_exited' AND place = '{zone}'"));
+        let t = int(
+            &conn,
+            &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_exited' AND place = '{zone}'"),
+        );
         check(row, &[t], &["visits", "tracks", "mean_ms", "median_ms", "p90_ms"]);
     }
     for row in report["interactions"].as_array().unwrap() {
         let zone = row["zone"].as_str().unwrap();
-        let t = int(&conn, &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'interaction' AND place = '{zone}'"));
+        let t = int(
+            &conn,
+            &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'interaction' AND place = '{zone}'"),
+        );
         check(row, &[t], &["interactions", "tracks", "mean_duration_ms"]);
     }
     for row in report["mood"].as_array().unwrap() {
@@ -344,7 +352,10 @@ fn csv_and_parquet_exports_hold_every_row() {
         })
         .unwrap();
     assert_eq!(events[1][0], id.to_string());
-    assert_eq!((events[1][2].as_str(), events[1][3].as_str(), events[1][5].as_str()), ("sample", kind.as_str(), track.as_str()));
+    assert_eq!(
+        (events[1][2].as_str(), events[1][3].as_str(), events[1][5].as_str()),
+        ("sample", kind.as_str(), track.as_str())
+    );
     assert_eq!(events[1][4], ts.to_string());
     assert_eq!(events[1][8], duration.map(|d| d.to_string()).unwrap_or_default());
     let journeys = parse_csv(&std::fs::read_to_string(dir.path().join("csv/journeys.csv")).unwrap());
@@ -357,7 +368,8 @@ fn csv_and_parquet_exports_hold_every_row() {
         let reader = SerializedFileReader::new(file).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), count(table), "{table}");
     }
-    let reader = SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/events.parquet")).unwrap()).unwrap();
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/events.parquet")).unwrap()).unwrap();
     let rows: Vec<_> = reader.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(rows[0].get_long(0).unwrap(), id);
     assert_eq!(rows[0].get_string(2).unwrap(), "sample");
@@ -369,7 +381,8 @@ fn csv_and_parquet_exports_hold_every_row() {
     assert_eq!(with_duration, int(&conn, "SELECT COUNT(duration_ms) FROM events"));
     let dwell_sum: i64 = rows.iter().filter_map(|r| r.get_long(8).ok()).sum();
     assert_eq!(dwell_sum, int(&conn, "SELECT SUM(duration_ms) FROM events"));
-    let heat = SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/heat.parquet")).unwrap()).unwrap();
+    let heat =
+        SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/heat.parquet")).unwrap()).unwrap();
     let cells: Vec<_> = heat.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(cells[0].get_double(3).unwrap(), 0.5);
     let presence: i64 = cells.iter().map(|r| r.get_long(6).unwrap()).sum();
