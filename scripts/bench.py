@@ -4,7 +4,7 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|report]
 
 Needs: target/release/iobox (cargo build --release), .venv-bench with deface==1.5.0 (scripts/bench.sh makes
 both), gst-launch-1.0, /usr/bin/time.
@@ -189,8 +189,10 @@ def replace_section(name, body):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur", "perception"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception", "report"], default=None)
     args = ap.parse_args()
+    if args.only in (None, "report"):
+        report_section(max(args.reps, 5))
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
@@ -278,6 +280,61 @@ Raw frames/s per repetition: iobox {', '.join(f'{x:.1f}' for x in rows['iobox'])
 {', '.join(f'{x:.1f}' for x in rows['deface'])}.
 """
     replace_section("blur", body)
+    print(body)
+
+
+REPORT_FORMATS = ["table", "csv", "json"]
+
+
+def report_section(reps):
+    """30 days x 8 cameras of simulated events written through the real store writer (benches/report.rs),
+    then `iobox report` over the whole period, formats interleaved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "report.sqlite"
+        p = subprocess.run(["cargo", "bench", "--bench", "report", "--", "--db", str(db), "--generate-only",
+                            "--json"], cwd=ROOT, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"benches/report.rs failed:\n{p.stdout}\n{p.stderr}")
+        gen = json.loads(p.stdout.strip().splitlines()[-1])
+        secs = {f: [] for f in REPORT_FORMATS}
+        rss = {f: [] for f in REPORT_FORMATS}
+        for _ in range(reps):
+            for f in REPORT_FORMATS:
+                wall, peak, _ = timed([IOBOX, "report", "--db", db, "--from", "-31d", "--format", f])
+                secs[f].append(wall)
+                rss[f].append(peak)
+    days = gen["records_per_s_per_day"]
+    rows = "\n".join(f"| `--format {f}` | {med(secs[f]):.2f} s | {med(rss[f]):.0f} MiB |" for f in REPORT_FORMATS)
+    body = f"""## Reports: `iobox report` over 30 days of 8 cameras (issue 4)
+
+Measured {time.strftime('%Y-%m-%d')} on {machine()}. Command: `python3 scripts/bench.py --only report` (part
+of `make bench`).
+
+Data: `cargo bench --bench report` (benches/report.rs) simulates a store open 12 hours a day for
+{gen['days']} days with {gen['cameras']} cameras (2 at entrances), ~60 shoppers an hour per camera, each
+visiting 1-4 zones with shelf interactions and a journey; occupancy and queue samples every 5 s per zone;
+mood and heatmap buckets every 15 minutes. Everything goes through the real store writer (`store::Writer`,
+batched transactions, WAL): {gen['records']:,} records, a {gen['db_mb']:.0f} MiB database (frame_log is not
+simulated: the report does not read it).
+
+| writer, records/s (median of {len(days)} simulated days) | overall (fill {gen['fill_seconds']:.1f} s) |
+|---|---|
+| {gen['records_per_s_median_day']:,.0f} | {gen['records_per_s_overall']:,.0f} |
+
+Each day's figure is the records of that day divided by the time from generating its first record to the
+writer's queue being empty again (the generator waits for room rather than let the channel drop).
+
+`iobox report --from -31d` over the whole database (every section: entries/exits, footfall per hour, dwell
+with median and p90, funnel pairs, queues, interactions, mood, top journeys; k = 5), whole-command wall
+clock including process start, {reps} interleaved repetitions, medians:
+
+| format | time | peak RSS |
+|---|---|---|
+{rows}
+
+Raw seconds per repetition: {'; '.join(f"{f} " + ', '.join(f'{x:.2f}' for x in secs[f]) for f in REPORT_FORMATS)}.
+"""
+    replace_section("report", body)
     print(body)
 
 

@@ -16,8 +16,9 @@
 //! - [`behaviour`]: zone dwell, line crossings, queues, shelf interactions, journeys, mood and heat; pure.
 //! - [`alerts`]: real-time alert rules over the behaviour events (pure), published to MQTT and/or a webhook
 //!   from threads of their own.
-//! - [`store`]: SQLite schema, migrations, the batched writer thread. The only module that knows rusqlite.
-//! - [`jobs`]: `iobox blur`, `iobox run` and `iobox analyze`, end to end.
+//! - [`store`]: SQLite schema, migrations, the batched writer thread, k-suppressed report queries and raw
+//!   exports. The only module that knows rusqlite.
+//! - [`jobs`]: `iobox blur`, `run`, `analyze`, `calibrate`, `report` and `export`, end to end.
 //! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.

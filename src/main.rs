@@ -54,6 +54,65 @@ enum Command {
     /// Camera calibration (image <-> floor plan): check a file, draw it on a frame and on the plan.
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
+    /// Figures for a store manager (footfall, dwell, funnels, queues, mood), k-anonymous.
+    Report(ReportArgs),
+    /// Write every event table to one CSV or Parquet file each, for BI tools (raw rows, not k-suppressed).
+    Export(ExportArgs),
+}
+
+/// The database and the period read by `iobox report` and `iobox export`.
+#[derive(Args)]
+struct ReadArgs {
+    /// Config file: the database, and `[privacy] min_tracks` for reports (default: the embedded config).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The SQLite file to read instead of the config's.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Start: RFC 3339, a local date (2026-11-29) or date and time, today, or relative (-7d, -12h).
+    /// Default: report 7 days ago, export everything.
+    #[arg(long, allow_hyphen_values = true)]
+    from: Option<String>,
+    /// End (exclusive), in the same forms. Default: no end.
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<String>,
+}
+
+impl ReadArgs {
+    /// The config, the database path and the period (from `default_from(now)` without `--from`).
+    fn resolve(&self, default_from: impl FnOnce(i64) -> i64) -> Result<(Config, PathBuf, iobox::store::query::Period)> {
+        let config = load_config(self.config.as_ref())?;
+        let now = iobox::store::writer::now_ms();
+        let period = iobox::jobs::report::period(self.from.as_deref(), self.to.as_deref(), now, default_from(now))?;
+        let db = self.db.clone().unwrap_or_else(|| config.store_path.clone());
+        Ok((config, db, period))
+    }
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: iobox::jobs::report::ReportFormat,
+    /// Follow these zones in order (A,B,C) instead of listing every pair of zones.
+    #[arg(long, value_delimiter = ',')]
+    funnel: Option<Vec<String>>,
+    /// How many of the most frequent journeys to list.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[arg(long, value_enum)]
+    format: iobox::jobs::export::ExportFormat,
+    /// Folder for the files (created if missing): events, occupancy, queue_samples, journeys, mood, heat,
+    /// frame_log, each .csv or .parquet.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +276,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Blur(args) => blur(args),
         Command::Run(args) => run_appliance(args),
         Command::Analyze(args) => analyze(args),
+        Command::Report(args) => report(args),
+        Command::Export(args) => export(args),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
             let cals = if path.is_dir() {
                 iobox::calibration::Calibration::load_dir(&path)?
@@ -443,4 +504,26 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
     }
     Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn report(args: ReportArgs) -> Result<ExitCode> {
+    use iobox::jobs::report::{ReportOptions, build, render};
+    let (config, db, period) = args.read.resolve(|now| now - 7 * 86_400_000)?;
+    let options = ReportOptions {
+        db,
+        period,
+        k: config.min_tracks,
+        funnel: args.funnel.filter(|z| !z.is_empty()),
+        top_journeys: args.top,
+    };
+    print!("{}", render(&build(&options)?, args.format));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    let (_, db, period) = args.read.resolve(|_| i64::MIN)?;
+    for f in iobox::jobs::export::export(&db, period, args.format, &args.out)? {
+        println!("{}\t{} rows", f.path.display(), f.rows);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,10 +4,13 @@
 //! - [`run`]: `iobox run`, the appliance.
 //! - [`analyze`]: `iobox analyze`, what the models see, as JSON.
 //! - [`calibrate`]: `iobox calibrate overlay`, calibration pictures.
+//! - [`report`]: `iobox report`, k-suppressed figures for a store manager; [`export`]: `iobox export`.
 
 pub mod analyze;
 pub mod blur;
 pub mod calibrate;
+pub mod export;
+pub mod report;
 pub mod run;
 
 /// Errors of a whole job: whichever boundary failed, with its own message.
@@ -27,4 +30,7 @@ pub enum JobError {
     Picture(#[from] crate::overlay::Error),
     #[error("{0}")]
     Usage(String),
+    /// A file that could not be written.
+    #[error("{path}: {message}")]
+    Output { path: std::path::PathBuf, message: String },
 }

@@ -2,10 +2,14 @@
 //!
 //! - [`schema`]: versioned migrations (`PRAGMA user_version`), WAL, foreign keys.
 //! - [`writer`]: one writer thread that batches records into transactions.
+//! - [`query`]: read-only report queries (footfall, dwell, funnels, queues, mood, heat), k-suppressed.
+//! - [`export`]: raw rows of the event tables for BI exports (not k-suppressed).
 //!
 //! The database file is created with mode 0600 (owner only). Nothing stored identifies a person: no pixels,
 //! no crops, no embeddings, and no id that outlives a run.
 
+pub mod export;
+pub mod query;
 pub mod schema;
 pub mod writer;
 

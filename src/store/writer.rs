@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use rusqlite::{Connection, params};
 
 use super::{Result, open_rw, sql_err};
@@ -198,6 +198,20 @@ fn write_loop(
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
+        // Whatever else is waiting too (a backlog that built up while the database refused writes): the
+        // channel keeps flowing, and a shutdown is noticed even while writes keep failing.
+        while open {
+            match rx.try_recv() {
+                Ok(r) => pending.push(r),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if pending.len() > RETRY_LIMIT {
+            let excess = pending.len() - RETRY_LIMIT;
+            pending.drain(..excess);
+            stats.dropped += excess as u64;
+        }
         if let Some(keep) = options.retention.filter(|_| last_purge.elapsed() > Duration::from_secs(3600)) {
             last_purge = Instant::now();
             if let Err(e) = super::purge_older_than(&conn, path, now_ms() - keep.as_millis() as i64) {
@@ -240,11 +254,6 @@ fn write_loop(
                         pending.len()
                     );
                     last_error_log = Some(Instant::now());
-                }
-                if pending.len() > RETRY_LIMIT {
-                    let excess = pending.len() - RETRY_LIMIT;
-                    pending.drain(..excess);
-                    stats.dropped += excess as u64;
                 }
                 if !open {
                     // Shutting down and the database still refuses: give up on what is left.

@@ -11,4 +11,5 @@ mod errors;
 mod events;
 mod models;
 mod perception;
+mod report;
 mod rtsp;

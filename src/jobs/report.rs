@@ -1,0 +1,682 @@
+//! `iobox report`: what a store manager asks of the events, as a terminal table, CSV or JSON.
+//!
+//! Every figure comes from `store::query` and goes through its one k-anonymity rule: a row about fewer than
+//! `k` distinct tracks (the config's `privacy.min_tracks`) is shown as suppressed, never as a number.
+//!
+//! Times on the command line ([`parse_time`]): RFC 3339 (`2026-11-29T09:00:00+01:00`), a local date
+//! (`2026-11-29`: local midnight) or local date and time (`2026-11-29T09:00`, `2026-11-29 09:00`), `now`,
+//! `today` (local midnight), or relative to now (`-7d`, `-12h`, `-30m`, `-2w`, `+1h`). Hours in the report
+//! are whole UTC hours labelled in local time (the `TZ` variable, else the system's zone).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Local, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use serde::Serialize;
+
+use super::JobError;
+use crate::behaviour::EMOTIONS;
+use crate::store::query::{
+    self, FootfallHour, FunnelPair, FunnelStep, JourneyCount, Movement, Period, QueueStats, ShelfInteractions,
+    ZoneDwell, ZoneMood,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    /// One block per section, each after a `#` comment line.
+    Csv,
+    /// One JSON object.
+    Json,
+}
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub db: PathBuf,
+    pub period: Period,
+    /// Suppress rows about fewer distinct tracks than this.
+    pub k: u32,
+    /// A funnel to follow (zone names in order); without one, every ordered pair of zones.
+    pub funnel: Option<Vec<String>>,
+    /// How many of the most frequent journeys.
+    pub top_journeys: usize,
+}
+
+/// Footfall in one hour, with the hour's local label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hourly {
+    /// Start of the hour, RFC 3339 in local time.
+    pub hour: String,
+    #[serde(flatten)]
+    pub row: FootfallHour,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Funnel {
+    /// Every ordered pair of zones some track took.
+    Pairs(Vec<FunnelPair>),
+    /// The requested sequence.
+    Sequence(Vec<FunnelStep>),
+}
+
+/// The whole report (`--format json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub database: PathBuf,
+    /// RFC 3339, local time; `None`: open-ended.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub period: Period,
+    pub k: u32,
+    pub cameras: Vec<String>,
+    /// Per camera, then the whole store (`camera: null`).
+    pub entries_exits: Vec<Movement>,
+    pub footfall_per_hour: Vec<Hourly>,
+    pub dwell: Vec<ZoneDwell>,
+    pub funnel: Funnel,
+    pub queues: Vec<QueueStats>,
+    pub interactions: Vec<ShelfInteractions>,
+    pub mood: Vec<ZoneMood>,
+    pub top_journeys: Vec<JourneyCount>,
+}
+
+fn local(ms: i64) -> Option<DateTime<Local>> {
+    Local.timestamp_millis_opt(ms).single()
+}
+
+fn open_end(ms: i64) -> bool {
+    ms == i64::MIN || ms == i64::MAX
+}
+
+/// Runs every query over the period.
+pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
+    let conn = crate::store::open_ro(&options.db)?;
+    let (p, k) = (options.period, options.k);
+    let funnel = match &options.funnel {
+        Some(zones) => Funnel::Sequence(query::funnel(&conn, p, k, zones)?),
+        None => Funnel::Pairs(query::funnel_pairs(&conn, p, k)?),
+    };
+    let stamp = |ms: i64| (!open_end(ms)).then(|| local(ms).map(|t| t.to_rfc3339())).flatten();
+    Ok(Report {
+        database: options.db.clone(),
+        from: stamp(p.from_ms),
+        to: stamp(p.to_ms),
+        period: p,
+        k,
+        cameras: query::cameras(&conn)?,
+        entries_exits: query::entries_exits(&conn, p, k)?,
+        footfall_per_hour: query::footfall_per_hour(&conn, p, k)?
+            .into_iter()
+            .map(|row| Hourly { hour: local(row.hour_start_ms).map(|t| t.to_rfc3339()).unwrap_or_default(), row })
+            .collect(),
+        dwell: query::dwell_per_zone(&conn, p, k)?,
+        funnel,
+        queues: query::queues(&conn, p, k)?,
+        interactions: query::interactions(&conn, p, k)?,
+        mood: query::mood_per_zone(&conn, p, k)?,
+        top_journeys: query::top_journeys(&conn, p, k, options.top_journeys)?,
+    })
+}
+
+/// Renders the report in `format`.
+pub fn render(report: &Report, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        ReportFormat::Table => render_table(report),
+        ReportFormat::Csv => render_csv(report),
+    }
+}
+
+// ---- time arguments --------------------------------------------------------------------------------------
+
+fn local_naive(t: NaiveDateTime) -> Option<i64> {
+    match Local.from_local_datetime(&t) {
+        LocalResult::Single(d) => Some(d.timestamp_millis()),
+        LocalResult::Ambiguous(a, _) => Some(a.timestamp_millis()),
+        // In a DST gap: the first instant after it.
+        LocalResult::None => {
+            Local.from_local_datetime(&(t + chrono::Duration::hours(1))).earliest().map(|d| d.timestamp_millis())
+        }
+    }
+}
+
+/// A `--from` / `--to` value as ms since the epoch (see the module docs for the forms).
+pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, JobError> {
+    let t = s.trim();
+    let bad = || {
+        JobError::Usage(format!(
+            "{s:?} is not a time: use RFC 3339 (2026-11-29T09:00:00+01:00), a local date (2026-11-29) or date and \
+             time (2026-11-29T09:00), now, today, or a time relative to now (-7d, -12h, -30m, -2w, +1h)"
+        ))
+    };
+    if t == "now" {
+        return Ok(now_ms);
+    }
+    if t == "today" {
+        let today = local(now_ms).ok_or_else(bad)?.date_naive();
+        return local_naive(today.and_hms_opt(0, 0, 0).ok_or_else(bad)?).ok_or_else(bad);
+    }
+    if let Some((sign, rest)) = t.strip_prefix('-').map(|r| (-1, r)).or_else(|| t.strip_prefix('+').map(|r| (1, r))) {
+        let split = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (digits, unit) = rest.split_at(split);
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let unit_ms = match unit {
+            "s" => 1000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            _ => return Err(bad()),
+        };
+        return n.checked_mul(unit_ms).and_then(|d| now_ms.checked_add(sign * d)).ok_or_else(bad);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.timestamp_millis());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return local_naive(d.and_hms_opt(0, 0, 0).ok_or_else(bad)?).ok_or_else(bad);
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
+            return local_naive(d).ok_or_else(bad);
+        }
+    }
+    Err(bad())
+}
+
+/// The period from `--from` / `--to`: without `--from` from `default_from_ms` (`iobox report`: 7 days ago),
+/// without `--to` open-ended (a file processed faster than real time is stamped by its own clock, ahead of
+/// the wall clock).
+pub fn period(from: Option<&str>, to: Option<&str>, now_ms: i64, default_from_ms: i64) -> Result<Period, JobError> {
+    let from_ms = match from {
+        Some(s) => parse_time(s, now_ms)?,
+        None => default_from_ms,
+    };
+    let to_ms = match to {
+        Some(s) => parse_time(s, now_ms)?,
+        None => i64::MAX,
+    };
+    if from_ms >= to_ms {
+        return Err(JobError::Usage(format!(
+            "--from {} is not before --to {}",
+            from.unwrap_or("(default)"),
+            to.unwrap_or("")
+        )));
+    }
+    Ok(Period { from_ms, to_ms })
+}
+
+// ---- sections: one model for the table and CSV renderings ------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Cell {
+    Text(String),
+    /// The whole store in a camera column.
+    AllCameras,
+    Int(u64),
+    Num(f64),
+    Ms(f64),
+    Share(f64),
+    /// A figure hidden by the k rule.
+    Suppressed,
+}
+
+struct Row {
+    cells: Vec<Cell>,
+    suppressed: bool,
+}
+
+struct Section {
+    /// CSV name; headers are CSV names too (the table shows them with spaces).
+    key: &'static str,
+    title: String,
+    headers: Vec<String>,
+    /// How many leading columns are keys (text, left-aligned).
+    keys: usize,
+    rows: Vec<Row>,
+    /// Each suppressed cell stands alone (a matrix), rather than the whole row's figures.
+    per_cell: bool,
+}
+
+fn figure<T>(v: Option<T>, f: impl FnOnce(T) -> Cell) -> Cell {
+    v.map(f).unwrap_or(Cell::Suppressed)
+}
+
+fn camera_cell(c: &Option<String>) -> Cell {
+    c.as_ref().map(|c| Cell::Text(c.clone())).unwrap_or(Cell::AllCameras)
+}
+
+fn section(key: &'static str, title: impl Into<String>, headers: &[&str], keys: usize, rows: Vec<Row>) -> Section {
+    Section {
+        key,
+        title: title.into(),
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        keys,
+        rows,
+        per_cell: false,
+    }
+}
+
+fn entries_exits_section(r: &Report) -> Section {
+    let rows = r
+        .entries_exits
+        .iter()
+        .map(|m| Row {
+            cells: vec![camera_cell(&m.camera), figure(m.entries, Cell::Int), figure(m.exits, Cell::Int)],
+            suppressed: m.suppressed,
+        })
+        .collect();
+    section("entries_exits", "Entries and exits", &["camera", "entries", "exits"], 1, rows)
+}
+
+fn hour_label(ms: i64) -> String {
+    local(ms).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| ms.to_string())
+}
+
+/// Table: one row per hour, one column per camera and the store. CSV: one row per hour and camera.
+fn footfall_section(r: &Report, matrix: bool) -> Section {
+    let title = "Footfall per hour (entries; hours in local time)";
+    if !matrix {
+        let rows = r
+            .footfall_per_hour
+            .iter()
+            .map(|h| Row {
+                cells: vec![Cell::Text(h.hour.clone()), camera_cell(&h.row.camera), figure(h.row.entries, Cell::Int)],
+                suppressed: h.row.suppressed,
+            })
+            .collect();
+        return section("footfall_per_hour", title, &["hour", "camera", "entries"], 2, rows);
+    }
+    // Cameras that saw entries in the period (aisle cameras see none), then the store.
+    let mut columns: Vec<Option<String>> = r
+        .cameras
+        .iter()
+        .filter(|c| r.footfall_per_hour.iter().any(|h| h.row.camera.as_ref() == Some(*c)))
+        .cloned()
+        .map(Some)
+        .collect();
+    columns.push(None);
+    let mut headers = vec!["hour".to_string()];
+    headers.extend(columns.iter().map(|c| c.clone().unwrap_or_else(|| "all_cameras".into())));
+    let mut rows: Vec<Row> = Vec::new();
+    let mut current: Option<i64> = None;
+    for h in &r.footfall_per_hour {
+        if current != Some(h.row.hour_start_ms) {
+            current = Some(h.row.hour_start_ms);
+            let mut cells = vec![Cell::Text(hour_label(h.row.hour_start_ms))];
+            cells.extend(columns.iter().map(|_| Cell::Int(0)));
+            rows.push(Row { cells, suppressed: false });
+        }
+        if let (Some(row), Some(col)) = (rows.last_mut(), columns.iter().position(|c| *c == h.row.camera)) {
+            row.cells[col + 1] = figure(h.row.entries, Cell::Int);
+            row.suppressed |= h.row.suppressed;
+        }
+    }
+    Section { key: "footfall_per_hour", title: title.into(), headers, keys: 1, rows, per_cell: true }
+}
+
+fn dwell_section(r: &Report) -> Section {
+    let rows = r
+        .dwell
+        .iter()
+        .map(|d| Row {
+            cells: vec![
+                Cell::Text(d.zone.clone()),
+                figure(d.visits, Cell::Int),
+                figure(d.tracks, Cell::Int),
+                figure(d.mean_ms, Cell::Ms),
+                figure(d.median_ms, Cell::Ms),
+                figure(d.p90_ms, |v| Cell::Ms(v as f64)),
+            ],
+            suppressed: d.suppressed,
+        })
+        .collect();
+    section(
+        "dwell",
+        "Dwell per zone (visits, people, time spent)",
+        &["zone", "visits", "tracks", "mean_ms", "median_ms", "p90_ms"],
+        1,
+        rows,
+    )
+}
+
+fn funnel_section(r: &Report) -> Section {
+    match &r.funnel {
+        Funnel::Pairs(pairs) => {
+            let rows = pairs
+                .iter()
+                .map(|p| Row {
+                    cells: vec![
+                        Cell::Text(p.from.clone()),
+                        Cell::Text(p.to.clone()),
+                        figure(p.entered, Cell::Int),
+                        figure(p.reached, Cell::Int),
+                        figure(p.share, Cell::Share),
+                    ],
+                    suppressed: p.suppressed,
+                })
+                .collect();
+            section(
+                "funnel",
+                "Funnel: of the people who entered a zone, those who went on to another",
+                &["from", "to", "entered", "reached", "share"],
+                2,
+                rows,
+            )
+        }
+        Funnel::Sequence(steps) => {
+            let names: Vec<&str> = steps.iter().map(|s| s.zone.as_str()).collect();
+            let rows = steps
+                .iter()
+                .map(|s| Row {
+                    cells: vec![
+                        Cell::Int(s.step as u64),
+                        Cell::Text(s.zone.clone()),
+                        figure(s.tracks, Cell::Int),
+                        figure(s.share_of_first, Cell::Share),
+                        figure(s.share_of_previous, Cell::Share),
+                    ],
+                    suppressed: s.suppressed,
+                })
+                .collect();
+            section(
+                "funnel",
+                format!("Funnel {}", names.join(" > ")),
+                &["step", "zone", "tracks", "of_first", "of_previous"],
+                2,
+                rows,
+            )
+        }
+    }
+}
+
+fn queues_section(r: &Report) -> Section {
+    let rows = r
+        .queues
+        .iter()
+        .map(|q| Row {
+            cells: vec![
+                Cell::Text(q.zone.clone()),
+                figure(q.samples, Cell::Int),
+                figure(q.tracks, Cell::Int),
+                figure(q.mean_length, Cell::Num),
+                figure(q.max_length, Cell::Int),
+                figure(q.mean_wait_ms, Cell::Ms),
+                figure(q.max_wait_ms, |v| Cell::Ms(v as f64)),
+            ],
+            suppressed: q.suppressed,
+        })
+        .collect();
+    section(
+        "queues",
+        "Queues",
+        &["zone", "samples", "tracks", "mean_length", "max_length", "mean_wait_ms", "max_wait_ms"],
+        1,
+        rows,
+    )
+}
+
+fn interactions_section(r: &Report) -> Section {
+    let rows = r
+        .interactions
+        .iter()
+        .map(|i| Row {
+            cells: vec![
+                Cell::Text(i.zone.clone()),
+                figure(i.interactions, Cell::Int),
+                figure(i.tracks, Cell::Int),
+                figure(i.mean_duration_ms, Cell::Ms),
+            ],
+            suppressed: i.suppressed,
+        })
+        .collect();
+    section("interactions", "Shelf interactions", &["zone", "interactions", "tracks", "mean_duration_ms"], 1, rows)
+}
+
+fn mood_section(r: &Report) -> Section {
+    let rows = r
+        .mood
+        .iter()
+        .map(|m| {
+            let mut cells = vec![Cell::Text(m.zone.clone()), figure(m.samples, Cell::Int), figure(m.tracks, Cell::Int)];
+            for i in 0..EMOTIONS.len() {
+                cells.push(figure(m.shares.as_ref(), |s| Cell::Share(s.0[i])));
+            }
+            Row { cells, suppressed: m.suppressed }
+        })
+        .collect();
+    let mut headers = vec!["zone", "samples", "tracks"];
+    headers.extend(EMOTIONS);
+    section(
+        "mood",
+        "Mood per zone (share of each dominant expression; tracks summed over 15-minute buckets)",
+        &headers,
+        1,
+        rows,
+    )
+}
+
+fn journeys_section(r: &Report) -> Section {
+    let rows = r
+        .top_journeys
+        .iter()
+        .map(|j| Row {
+            cells: vec![Cell::Text(j.zones.join(" > ")), figure(j.tracks, Cell::Int)],
+            suppressed: j.suppressed,
+        })
+        .collect();
+    section("top_journeys", "Top journeys (zone sequences)", &["zones", "tracks"], 1, rows)
+}
+
+fn sections(r: &Report, matrix: bool) -> Vec<Section> {
+    vec![
+        entries_exits_section(r),
+        footfall_section(r, matrix),
+        dwell_section(r),
+        funnel_section(r),
+        queues_section(r),
+        interactions_section(r),
+        mood_section(r),
+        journeys_section(r),
+    ]
+}
+
+// ---- table ------------------------------------------------------------------------------------------------
+
+fn human_ms(ms: f64) -> String {
+    let s = ms / 1000.0;
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        let s = s.round() as i64;
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        let m = (s / 60.0).round() as i64;
+        format!("{}h {:02}m", m / 60, m % 60)
+    }
+}
+
+fn table_text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => s.clone(),
+        Cell::AllCameras => "all cameras".into(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Num(x) => format!("{x:.1}"),
+        Cell::Ms(ms) => human_ms(*ms),
+        Cell::Share(x) => format!("{:.0}%", x * 100.0),
+        Cell::Suppressed => "suppressed".into(),
+    }
+}
+
+fn span(ms: i64, open: &str) -> String {
+    if open_end(ms) { open.to_string() } else { hour_label_exact(ms) }
+}
+
+fn hour_label_exact(ms: i64) -> String {
+    local(ms).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| ms.to_string())
+}
+
+fn render_table(r: &Report) -> String {
+    let mut out = String::new();
+    let offset = local(crate::store::writer::now_ms()).map(|t| t.format("%:z").to_string()).unwrap_or_default();
+    let _ = writeln!(out, "iobox report");
+    let _ = writeln!(out, "  database  {}", r.database.display());
+    let _ = writeln!(
+        out,
+        "  period    {} to {} (local time, UTC{offset})",
+        span(r.period.from_ms, "the beginning"),
+        span(r.period.to_ms, "the latest event")
+    );
+    let _ = writeln!(out, "  cameras   {}", if r.cameras.is_empty() { "none".into() } else { r.cameras.join(", ") });
+    let _ = writeln!(
+        out,
+        "  privacy   k = {}: a row about fewer than {} different people is shown as \"suppressed\"",
+        r.k, r.k
+    );
+    for s in sections(r, true) {
+        let _ = writeln!(out, "\n{}", s.title);
+        if s.rows.is_empty() {
+            let _ = writeln!(out, "  (nothing in this period)");
+            continue;
+        }
+        let headers: Vec<String> = s.headers.iter().map(|h| h.replace("_ms", "").replace('_', " ")).collect();
+        let cells: Vec<Vec<String>> = s
+            .rows
+            .iter()
+            .map(|row| {
+                row.cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        // A suppressed row says so once, in its first figure column.
+                        let first = i == s.keys;
+                        if matches!(c, Cell::Suppressed) && !s.per_cell && !first {
+                            String::new()
+                        } else {
+                            table_text(c)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let widths: Vec<usize> = (0..headers.len())
+            .map(|i| cells.iter().map(|r| r[i].chars().count()).chain([headers[i].chars().count()]).max().unwrap_or(0))
+            .collect();
+        let line = |fields: &[String]| {
+            let mut l = String::new();
+            for (i, f) in fields.iter().enumerate() {
+                let pad = widths[i] - f.chars().count();
+                l.push_str("  ");
+                if i < s.keys {
+                    l.push_str(f);
+                    l.push_str(&" ".repeat(pad));
+                } else {
+                    l.push_str(&" ".repeat(pad));
+                    l.push_str(f);
+                }
+            }
+            l.trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(&headers));
+        for row in &cells {
+            let _ = writeln!(out, "{}", line(row));
+        }
+    }
+    out
+}
+
+// ---- CSV --------------------------------------------------------------------------------------------------
+
+fn csv_text(c: &Cell) -> String {
+    let s = match c {
+        Cell::Text(s) => s.clone(),
+        Cell::AllCameras => "*".into(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Num(x) => format!("{x:.3}"),
+        Cell::Ms(ms) => format!("{ms:.0}"),
+        Cell::Share(x) => format!("{x:.4}"),
+        Cell::Suppressed => String::new(),
+    };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+fn render_csv(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# iobox report: database {}, period {} to {} (ms {}..{}), k = {}: rows about fewer than k tracks are \
+         suppressed (figures empty); camera * = all cameras",
+        r.database.display(),
+        r.from.as_deref().unwrap_or("beginning"),
+        r.to.as_deref().unwrap_or("latest event"),
+        r.period.from_ms,
+        r.period.to_ms,
+        r.k
+    );
+    for s in sections(r, false) {
+        let _ = writeln!(out, "\n# {}: {}", s.key, s.title);
+        let _ = writeln!(out, "{},suppressed", s.headers.join(","));
+        for row in &s.rows {
+            let cells: Vec<String> = row.cells.iter().map(csv_text).collect();
+            let _ = writeln!(out, "{},{}", cells.join(","), row.suppressed);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn times_in_every_form() {
+        assert_eq!(parse_time("now", NOW).unwrap(), NOW);
+        assert_eq!(parse_time("-7d", NOW).unwrap(), NOW - 7 * 86_400_000);
+        assert_eq!(parse_time("-12h", NOW).unwrap(), NOW - 12 * 3_600_000);
+        assert_eq!(parse_time("+30m", NOW).unwrap(), NOW + 30 * 60_000);
+        assert_eq!(parse_time("-2w", NOW).unwrap(), NOW - 14 * 86_400_000);
+        assert_eq!(parse_time("2027-01-15T08:00:00Z", NOW).unwrap(), 1_800_000_000_000);
+        assert_eq!(parse_time("2027-01-15T09:00:00+01:00", NOW).unwrap(), 1_800_000_000_000);
+        // Local forms agree with chrono's own local conversion.
+        let midnight =
+            Local.from_local_datetime(&NaiveDate::from_ymd_opt(2027, 1, 15).unwrap().and_hms_opt(0, 0, 0).unwrap());
+        assert_eq!(parse_time("2027-01-15", NOW).unwrap(), midnight.earliest().unwrap().timestamp_millis());
+        assert_eq!(
+            parse_time("2027-01-15 09:30", NOW).unwrap() - parse_time("2027-01-15T09:00", NOW).unwrap(),
+            1_800_000
+        );
+        let today = parse_time("today", NOW).unwrap();
+        assert!(today <= NOW && NOW - today < 25 * 3_600_000);
+        for bad in ["yesterday", "-7x", "-d", "2027-13-01", "", "7d"] {
+            let e = parse_time(bad, NOW).unwrap_err().to_string();
+            assert!(e.contains("is not a time") && e.contains("RFC 3339"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn periods_default_to_open_ends() {
+        let week_ago = NOW - 7 * 86_400_000;
+        assert_eq!(period(None, None, NOW, week_ago).unwrap(), Period { from_ms: week_ago, to_ms: i64::MAX });
+        assert_eq!(period(None, None, NOW, i64::MIN).unwrap(), Period::ALL);
+        assert_eq!(
+            period(Some("-1d"), Some("now"), NOW, week_ago).unwrap(),
+            Period { from_ms: NOW - 86_400_000, to_ms: NOW }
+        );
+        let e = period(Some("now"), Some("-1d"), NOW, week_ago).unwrap_err().to_string();
+        assert!(e.contains("not before"), "{e}");
+    }
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(human_ms(16_800.0), "16.8 s");
+        assert_eq!(human_ms(245_000.0), "4m 05s");
+        assert_eq!(human_ms(3_720_000.0), "1h 02m");
+        assert_eq!(csv_text(&Cell::Text("a,b".into())), "\"a,b\"");
+        assert_eq!(csv_text(&Cell::Suppressed), "");
+    }
+}

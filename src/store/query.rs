@@ -1,0 +1,882 @@
+//! Read-only report queries, every figure behind the same k-anonymity rule.
+//!
+//! Open the database with [`super::open_ro`], pick a [`Period`] and `k` (the config's `privacy.min_tracks`),
+//! and ask. Each function returns rows whose figures are `Option`s and a `suppressed` flag.
+//!
+//! # The rule
+//! A row is **suppressed** when some group of people it counts has between 1 and `k - 1` distinct tracks:
+//! then every figure of the row is `None` (JSON `null`, `"suppressed": true`) and only its key (zone, hour,
+//! camera) is shown. A group of 0 tracks describes no one and is shown as 0. [`Gate`] is the rule; every
+//! query goes through it. The groups of each row are listed on its type; most rows count one group.
+//!
+//! Distinct tracks are `COUNT(DISTINCT track)` over `events` and `journeys`. `mood` and `heat` hold only a
+//! per-bucket `tracks` column, so their rows use its sum over the buckets in the period: an **upper bound**
+//! of the distinct tracks (a track present in two buckets counts twice), which makes their suppression
+//! weaker than elsewhere. Totals (a whole store, all cameras) are gated on their own tracks: a total minus
+//! the shown parts can reveal the sum of suppressed parts.
+//!
+//! Rows are taken by time: events by `ts_ms`, journeys by `start_ms`, samples by `ts_ms`, mood and heat by
+//! `bucket_start_ms`, always `from_ms <= t < to_ms`.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use rusqlite::{Connection, params};
+use serde::{Serialize, Serializer};
+
+use super::{Error, Result};
+use crate::behaviour::EMOTIONS;
+
+/// A time range `[from_ms, to_ms)`, milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl Period {
+    /// Everything ever stored.
+    pub const ALL: Period = Period { from_ms: i64::MIN, to_ms: i64::MAX };
+}
+
+/// The one suppression rule (see the module docs): built from the distinct-track counts of the groups a
+/// row counts, it shows the row's figures or hides them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    shown: bool,
+}
+
+impl Gate {
+    pub fn new(k: u32, groups: &[u64]) -> Gate {
+        Gate { shown: groups.iter().all(|&g| g == 0 || g >= u64::from(k)) }
+    }
+
+    /// `Some(v)` when the row is shown.
+    pub fn show<T>(&self, v: T) -> Option<T> {
+        self.shown.then_some(v)
+    }
+
+    pub fn suppressed(&self) -> bool {
+        !self.shown
+    }
+}
+
+/// Entries in one hour. Group: the entering tracks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FootfallHour {
+    /// Start of the hour (a whole UTC hour), ms.
+    pub hour_start_ms: i64,
+    /// `None`: the whole store (every camera).
+    pub camera: Option<String>,
+    pub entries: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// Entries and exits over the period. Groups: entering tracks, exiting tracks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Movement {
+    /// `None`: the whole store.
+    pub camera: Option<String>,
+    pub entries: Option<u64>,
+    pub exits: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// Stays in a zone (`zone_exited` events). Group: the tracks that stayed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneDwell {
+    pub zone: String,
+    pub visits: Option<u64>,
+    pub tracks: Option<u64>,
+    pub mean_ms: Option<f64>,
+    /// Mean of the two middle values when the count is even.
+    pub median_ms: Option<f64>,
+    /// Nearest rank.
+    pub p90_ms: Option<i64>,
+    pub suppressed: bool,
+}
+
+/// Of the tracks that entered `from`, those that entered `to` later. Groups: both.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelPair {
+    pub from: String,
+    pub to: String,
+    pub entered: Option<u64>,
+    pub reached: Option<u64>,
+    /// `reached / entered`.
+    pub share: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// One step of a requested funnel: the tracks that entered every zone up to this one, in order. Group:
+/// those tracks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelStep {
+    pub step: usize,
+    pub zone: String,
+    pub tracks: Option<u64>,
+    pub share_of_first: Option<f64>,
+    pub share_of_previous: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// A queue zone's samples. Group: the tracks with zone events in the zone (samples carry no tracks).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueStats {
+    pub zone: String,
+    pub samples: Option<u64>,
+    pub tracks: Option<u64>,
+    pub mean_length: Option<f64>,
+    pub max_length: Option<u64>,
+    /// Mean wait of the people in the queue over all samples (sample means weighted by length).
+    pub mean_wait_ms: Option<f64>,
+    pub max_wait_ms: Option<i64>,
+    pub suppressed: bool,
+}
+
+/// Shelf interactions in a zone. Group: the interacting tracks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShelfInteractions {
+    pub zone: String,
+    pub interactions: Option<u64>,
+    pub tracks: Option<u64>,
+    pub mean_duration_ms: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// Dominant-expression counts, one per class of [`EMOTIONS`]; serializes as an object keyed by class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerEmotion<T>(pub [T; 7]);
+
+impl<T: Serialize> Serialize for PerEmotion<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(7))?;
+        for (name, v) in EMOTIONS.iter().zip(&self.0) {
+            m.serialize_entry(name, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Expressions in a zone. Group: the sum of the buckets' `tracks` (an upper bound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneMood {
+    pub zone: String,
+    /// Track-frames classified.
+    pub samples: Option<u64>,
+    pub tracks: Option<u64>,
+    pub counts: Option<PerEmotion<u64>>,
+    pub shares: Option<PerEmotion<f64>>,
+    pub suppressed: bool,
+}
+
+/// A sequence of zones and the tracks that took exactly it. Group: those tracks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JourneyCount {
+    pub zones: Vec<String>,
+    pub tracks: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// A heatmap cell `[cx, cx+1) x [cy, cy+1)` in units of `cell_m` metres on the floor plan. Group: the sum
+/// of the buckets' `tracks` (an upper bound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeatCell {
+    pub cell_m: f64,
+    pub cx: i64,
+    pub cy: i64,
+    /// Track-frames in the cell.
+    pub presence: Option<u64>,
+    pub dwell_ms: Option<i64>,
+    pub tracks: Option<u64>,
+    pub suppressed: bool,
+}
+
+fn err(conn: &Connection) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite { path: conn.path().unwrap_or("").into(), source }
+}
+
+/// A track id as a number: the 16 hex digits iobox writes, or a hash of anything else.
+fn track_key(track: &str) -> u64 {
+    u64::from_str_radix(track, 16).unwrap_or_else(|_| {
+        let mut h = DefaultHasher::new();
+        track.hash(&mut h);
+        h.finish()
+    })
+}
+
+fn u(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// Camera names, in name order.
+pub fn cameras(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM cameras ORDER BY name").map_err(err(conn))?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(err(conn))?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().map_err(err(conn))
+}
+
+/// The span of event times stored, if any (for "no data in this period" hints).
+pub fn event_span(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    conn.query_row("SELECT MIN(ts_ms), MAX(ts_ms) FROM events", [], |r| {
+        Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+    })
+    .map_err(err(conn))
+}
+
+/// Entries per hour, per camera and for the whole store (`camera: None`), ordered by hour, then camera
+/// name, the store last.
+pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Vec<FootfallHour>> {
+    let sql = |by_camera: bool| {
+        format!(
+            "SELECT {cam}, e.ts_ms / 3600000 AS h, COUNT(*), COUNT(DISTINCT e.track)
+             FROM events e {join} WHERE e.kind = 'entry' AND e.ts_ms >= ?1 AND e.ts_ms < ?2
+             GROUP BY {group}h",
+            cam = if by_camera { "c.name" } else { "NULL" },
+            join = if by_camera { "JOIN cameras c ON c.id = e.camera_id" } else { "" },
+            group = if by_camera { "c.name, " } else { "" },
+        )
+    };
+    let mut out = Vec::new();
+    for by_camera in [true, false] {
+        let mut stmt = conn.prepare(&sql(by_camera)).map_err(err(conn))?;
+        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+        while let Some(r) = rows.next().map_err(err(conn))? {
+            let (camera, hour, entries, tracks): (Option<String>, i64, i64, i64) = (
+                r.get(0).map_err(err(conn))?,
+                r.get(1).map_err(err(conn))?,
+                r.get(2).map_err(err(conn))?,
+                r.get(3).map_err(err(conn))?,
+            );
+            let gate = Gate::new(k, &[u(tracks)]);
+            out.push(FootfallHour {
+                hour_start_ms: hour * 3_600_000,
+                camera,
+                entries: gate.show(u(entries)),
+                suppressed: gate.suppressed(),
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.hour_start_ms, a.camera.is_none(), &a.camera).cmp(&(b.hour_start_ms, b.camera.is_none(), &b.camera))
+    });
+    Ok(out)
+}
+
+/// Entries and exits per camera (every camera, 0 where none) and for the whole store (last).
+pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Movement>> {
+    const FIGURES: &str = "SUM(kind = 'entry') AS a, SUM(kind = 'exit') AS b,
+        COUNT(DISTINCT CASE WHEN kind = 'entry' THEN track END) AS c,
+        COUNT(DISTINCT CASE WHEN kind = 'exit' THEN track END) AS d";
+    const WHERE: &str = "WHERE kind IN ('entry', 'exit') AND ts_ms >= ?1 AND ts_ms < ?2";
+    let per_camera = format!(
+        "SELECT c.name, COALESCE(x.a, 0), COALESCE(x.b, 0), COALESCE(x.c, 0), COALESCE(x.d, 0) FROM cameras c
+         LEFT JOIN (SELECT camera_id, {FIGURES} FROM events {WHERE} GROUP BY camera_id) x
+         ON x.camera_id = c.id ORDER BY c.name"
+    );
+    let store =
+        format!("SELECT NULL, COALESCE(a, 0), COALESCE(b, 0), c, d FROM (SELECT {FIGURES} FROM events {WHERE}) x");
+    let mut out = Vec::new();
+    for sql in [per_camera, store] {
+        let mut stmt = conn.prepare(&sql).map_err(err(conn))?;
+        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+        while let Some(r) = rows.next().map_err(err(conn))? {
+            let n = |i| r.get::<_, i64>(i).map(u).map_err(err(conn));
+            let gate = Gate::new(k, &[n(3)?, n(4)?]);
+            out.push(Movement {
+                camera: r.get(0).map_err(err(conn))?,
+                entries: gate.show(n(1)?),
+                exits: gate.show(n(2)?),
+                suppressed: gate.suppressed(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Mean, median (mean of the middle two for an even count) and nearest-rank p90 of `v` (sorted here).
+fn dwell_stats(v: &mut [i64]) -> (f64, f64, i64) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0);
+    }
+    v.sort_unstable();
+    let n = v.len();
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+    let median = if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0 };
+    let rank = (0.9 * n as f64).ceil() as usize;
+    (mean, median, v[rank.clamp(1, n) - 1])
+}
+
+/// Dwell per zone from `zone_exited` events, by zone name (zones are named on the site's floor plan).
+pub fn dwell_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneDwell>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT place, track, duration_ms FROM events
+             WHERE kind = 'zone_exited' AND ts_ms >= ?1 AND ts_ms < ?2 AND duration_ms IS NOT NULL",
+        )
+        .map_err(err(conn))?;
+    let mut zones: HashMap<String, (Vec<i64>, HashSet<u64>)> = HashMap::new();
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let place = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?;
+        let track = track_key(r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?);
+        let duration: i64 = r.get(2).map_err(err(conn))?;
+        if !zones.contains_key(place) {
+            zones.insert(place.to_string(), Default::default());
+        }
+        let entry = zones.get_mut(place).expect("inserted above");
+        entry.0.push(duration);
+        entry.1.insert(track);
+    }
+    let mut out: Vec<ZoneDwell> = zones
+        .into_iter()
+        .map(|(zone, (mut durations, tracks))| {
+            let gate = Gate::new(k, &[tracks.len() as u64]);
+            let (mean, median, p90) = dwell_stats(&mut durations);
+            ZoneDwell {
+                zone,
+                visits: gate.show(durations.len() as u64),
+                tracks: gate.show(tracks.len() as u64),
+                mean_ms: gate.show(mean),
+                median_ms: gate.show(median),
+                p90_ms: gate.show(p90),
+                suppressed: gate.suppressed(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.zone.cmp(&b.zone));
+    Ok(out)
+}
+
+/// Each track's journey in the period (zone names in order), one per track; zone names interned.
+struct Journeys {
+    names: Vec<String>,
+    /// Per track: zone indices into `names`.
+    tracks: Vec<Vec<usize>>,
+}
+
+fn journeys(conn: &Connection, period: Period) -> Result<Journeys> {
+    let mut stmt =
+        conn.prepare("SELECT track, zones FROM journeys WHERE start_ms >= ?1 AND start_ms < ?2").map_err(err(conn))?;
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut names = Vec::new();
+    let mut by_track: HashMap<u64, Vec<usize>> = HashMap::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let track = track_key(r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?);
+        let text = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?;
+        // A journey the writer did not write (not a JSON list of names) counts as no zones.
+        let zones: Vec<&str> = serde_json::from_str(text).unwrap_or_default();
+        // The behaviour module writes one journey per track; were there more, they are joined.
+        let seq = by_track.entry(track).or_default();
+        for z in zones {
+            let i = match index.get(z) {
+                Some(&i) => i,
+                None => {
+                    names.push(z.to_string());
+                    index.insert(z.to_string(), names.len() - 1);
+                    names.len() - 1
+                }
+            };
+            if seq.last() != Some(&i) {
+                seq.push(i);
+            }
+        }
+    }
+    Ok(Journeys { names, tracks: by_track.into_values().collect() })
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// Every ordered pair of zones A -> B (A != B) some track took: of the tracks that entered A, those that
+/// entered B after (their first visit of) A. Ordered by A, then most reached first.
+pub fn funnel_pairs(conn: &Connection, period: Period, k: u32) -> Result<Vec<FunnelPair>> {
+    let j = journeys(conn, period)?;
+    let n = j.names.len();
+    let mut entered = vec![0u64; n];
+    let mut reached = vec![0u64; n * n];
+    let mut seen_a = vec![false; n];
+    let mut seen_b = vec![false; n];
+    for seq in &j.tracks {
+        seen_a.iter_mut().for_each(|s| *s = false);
+        for (i, &a) in seq.iter().enumerate() {
+            if seen_a[a] {
+                continue;
+            }
+            seen_a[a] = true;
+            entered[a] += 1;
+            seen_b.iter_mut().for_each(|s| *s = false);
+            for &b in &seq[i + 1..] {
+                if b != a && !seen_b[b] {
+                    seen_b[b] = true;
+                    reached[a * n + b] += 1;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            let r = reached[a * n + b];
+            if r == 0 {
+                continue;
+            }
+            let gate = Gate::new(k, &[entered[a], r]);
+            out.push(FunnelPair {
+                from: j.names[a].clone(),
+                to: j.names[b].clone(),
+                entered: gate.show(entered[a]),
+                reached: gate.show(r),
+                share: gate.show(share(r, entered[a])),
+                suppressed: gate.suppressed(),
+            });
+        }
+    }
+    out.sort_by(|x, y| x.from.cmp(&y.from).then(r_of(y).cmp(&r_of(x))).then(x.to.cmp(&y.to)));
+    Ok(out)
+}
+
+/// Sort key that keeps suppressed rows after shown ones without revealing their counts.
+fn r_of(p: &FunnelPair) -> u64 {
+    p.reached.unwrap_or(0)
+}
+
+/// A requested funnel: step i counts the tracks that entered `zones[0]`, then `zones[1]` after it, ...,
+/// then `zones[i]`. A zone no journey names gives 0 from that step on.
+pub fn funnel(conn: &Connection, period: Period, k: u32, zones: &[String]) -> Result<Vec<FunnelStep>> {
+    let j = journeys(conn, period)?;
+    let ids: Vec<Option<usize>> = zones.iter().map(|z| j.names.iter().position(|n| n == z)).collect();
+    let mut counts = vec![0u64; zones.len()];
+    for seq in &j.tracks {
+        let mut from = 0;
+        for (step, id) in ids.iter().enumerate() {
+            match id.and_then(|id| seq[from..].iter().position(|&z| z == id)) {
+                Some(p) => {
+                    counts[step] += 1;
+                    from += p + 1;
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(zones
+        .iter()
+        .enumerate()
+        .map(|(i, zone)| {
+            let gate = Gate::new(k, &[counts[i]]);
+            FunnelStep {
+                step: i + 1,
+                zone: zone.clone(),
+                tracks: gate.show(counts[i]),
+                share_of_first: gate.show(share(counts[i], counts[0])),
+                share_of_previous: gate.show(share(counts[i], counts[i.saturating_sub(1)])),
+                suppressed: gate.suppressed(),
+            }
+        })
+        .collect())
+}
+
+/// The most frequent zone sequences (non-empty), most tracks first, at most `limit`.
+pub fn top_journeys(conn: &Connection, period: Period, k: u32, limit: usize) -> Result<Vec<JourneyCount>> {
+    let j = journeys(conn, period)?;
+    let mut counts: HashMap<&[usize], u64> = HashMap::new();
+    for seq in j.tracks.iter().filter(|s| !s.is_empty()) {
+        *counts.entry(seq.as_slice()).or_default() += 1;
+    }
+    let mut ranked: Vec<(Vec<String>, u64)> =
+        counts.into_iter().map(|(seq, n)| (seq.iter().map(|&z| j.names[z].clone()).collect(), n)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(limit);
+    Ok(ranked
+        .into_iter()
+        .map(|(zones, n)| {
+            let gate = Gate::new(k, &[n]);
+            JourneyCount { zones, tracks: gate.show(n), suppressed: gate.suppressed() }
+        })
+        .collect())
+}
+
+/// Queue statistics per queue zone (the zones with `queue_samples`).
+pub fn queues(conn: &Connection, period: Period, k: u32) -> Result<Vec<QueueStats>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT q.zone, q.n, q.mean_len, q.max_len, q.wait_sum, q.len_sum, q.max_wait, COALESCE(t.tracks, 0)
+             FROM (SELECT zone, COUNT(*) AS n, AVG(length) AS mean_len, MAX(length) AS max_len,
+                          SUM(mean_wait_ms * length) AS wait_sum, SUM(length) AS len_sum, MAX(max_wait_ms) AS max_wait
+                   FROM queue_samples WHERE ts_ms >= ?1 AND ts_ms < ?2 GROUP BY zone) q
+             LEFT JOIN (SELECT place, COUNT(DISTINCT track) AS tracks FROM events
+                        WHERE kind IN ('zone_entered', 'zone_exited') AND ts_ms >= ?1 AND ts_ms < ?2
+                          AND place IN (SELECT DISTINCT zone FROM queue_samples WHERE ts_ms >= ?1 AND ts_ms < ?2)
+                        GROUP BY place) t ON t.place = q.zone
+             ORDER BY q.zone",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        let tracks = u(r.get(7).map_err(&e)?);
+        let gate = Gate::new(k, &[tracks]);
+        let (wait_sum, len_sum): (f64, f64) = (r.get(4).map_err(&e)?, r.get(5).map_err(&e)?);
+        out.push(QueueStats {
+            zone: r.get(0).map_err(&e)?,
+            samples: gate.show(u(r.get(1).map_err(&e)?)),
+            tracks: gate.show(tracks),
+            mean_length: gate.show(r.get(2).map_err(&e)?),
+            max_length: gate.show(u(r.get(3).map_err(&e)?)),
+            mean_wait_ms: gate.show(if len_sum > 0.0 { wait_sum / len_sum } else { 0.0 }),
+            max_wait_ms: gate.show(r.get(6).map_err(&e)?),
+            suppressed: gate.suppressed(),
+        });
+    }
+    Ok(out)
+}
+
+/// Shelf interactions per zone.
+pub fn interactions(conn: &Connection, period: Period, k: u32) -> Result<Vec<ShelfInteractions>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT place, COUNT(*), COUNT(DISTINCT track), AVG(duration_ms) FROM events
+             WHERE kind = 'interaction' AND ts_ms >= ?1 AND ts_ms < ?2 GROUP BY place ORDER BY place",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        let tracks = u(r.get(2).map_err(&e)?);
+        let gate = Gate::new(k, &[tracks]);
+        out.push(ShelfInteractions {
+            zone: r.get(0).map_err(&e)?,
+            interactions: gate.show(u(r.get(1).map_err(&e)?)),
+            tracks: gate.show(tracks),
+            mean_duration_ms: gate.show(r.get::<_, Option<f64>>(3).map_err(&e)?.unwrap_or(0.0)),
+            suppressed: gate.suppressed(),
+        });
+    }
+    Ok(out)
+}
+
+/// Expressions per zone: counts per class summed over the mood buckets, and each class's share.
+pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneMood>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT zone, SUM(angry), SUM(disgust), SUM(fear), SUM(happy), SUM(sad), SUM(surprise), SUM(neutral),
+                    SUM(samples), SUM(tracks)
+             FROM mood WHERE bucket_start_ms >= ?1 AND bucket_start_ms < ?2 GROUP BY zone ORDER BY zone",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        let mut counts = [0u64; 7];
+        for (i, c) in counts.iter_mut().enumerate() {
+            *c = u(r.get(i + 1).map_err(&e)?);
+        }
+        let samples = u(r.get(8).map_err(&e)?);
+        let tracks = u(r.get(9).map_err(&e)?);
+        let gate = Gate::new(k, &[tracks]);
+        out.push(ZoneMood {
+            zone: r.get(0).map_err(&e)?,
+            samples: gate.show(samples),
+            tracks: gate.show(tracks),
+            counts: gate.show(PerEmotion(counts)),
+            shares: gate.show(PerEmotion(counts.map(|c| share(c, samples)))),
+            suppressed: gate.suppressed(),
+        });
+    }
+    Ok(out)
+}
+
+/// Heatmap cells summed over the period (one camera, or all of them: the floor plan is shared), ordered
+/// by row then column.
+pub fn heat_cells(conn: &Connection, period: Period, k: u32, camera: Option<&str>) -> Result<Vec<HeatCell>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT h.cell_m, h.cx, h.cy, SUM(h.presence), SUM(h.dwell_ms), SUM(h.tracks) FROM heat h
+             WHERE h.bucket_start_ms >= ?1 AND h.bucket_start_ms < ?2
+               AND (?3 IS NULL OR h.camera_id = (SELECT id FROM cameras WHERE name = ?3))
+             GROUP BY h.cell_m, h.cx, h.cy ORDER BY h.cell_m, h.cy, h.cx",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![period.from_ms, period.to_ms, camera]).map_err(err(conn))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        let tracks = u(r.get(5).map_err(&e)?);
+        let gate = Gate::new(k, &[tracks]);
+        out.push(HeatCell {
+            cell_m: r.get(0).map_err(&e)?,
+            cx: r.get(1).map_err(&e)?,
+            cy: r.get(2).map_err(&e)?,
+            presence: gate.show(u(r.get(3).map_err(&e)?)),
+            dwell_ms: gate.show(r.get(4).map_err(&e)?),
+            tracks: gate.show(tracks),
+            suppressed: gate.suppressed(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::{Event, Name, TrackId};
+    use crate::store::{Record, Writer, WriterOptions, open_ro};
+
+    const K: u32 = 5;
+    const HOUR: i64 = 3_600_000;
+    /// 2030-01-01T10:00:00Z, a whole hour.
+    const T0: i64 = 1_893_492_000_000;
+
+    fn name(s: &str) -> Name {
+        Name::from(s)
+    }
+
+    /// A database filled through the real writer: zone "few" stayed in by k-1 tracks, "edge" by k, "many"
+    /// by k+1; entries in hour 0 by k-1 tracks and in hour 1 by k; one queue zone with k tracks; mood and
+    /// heat with `tracks` around k; journeys around k.
+    fn database() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(&path, &["door".to_string(), "aisle".to_string()], options).unwrap();
+        let tx = writer.sender();
+        let mut id = 0u64;
+        let mut next = || {
+            id += 1;
+            TrackId(0x1000 + id)
+        };
+        let send = |camera: usize, event: Event| tx.send(Record::Event { camera, event });
+        let mut tracks = Vec::new();
+        // Entries: k-1 in the first hour, k in the second; exits: k in the second hour.
+        for i in 0..(2 * K as i64 - 1) {
+            let t = next();
+            tracks.push(t);
+            let at = if i < K as i64 - 1 { T0 + 60_000 * i } else { T0 + HOUR + 60_000 * i };
+            send(0, Event::Entry { zone: name("entrance"), track: t, at_ms: at });
+        }
+        for t in &tracks[..K as usize] {
+            send(0, Event::Exit { zone: name("entrance"), track: *t, at_ms: T0 + 2 * HOUR });
+        }
+        // Zone stays on the aisle camera: few = k-1 tracks (two visits each), edge = k, many = k+1.
+        for (zone, n) in [("few", K - 1), ("edge", K), ("many", K + 1)] {
+            for i in 0..n as i64 {
+                let t = next();
+                let visits = if zone == "few" { 2 } else { 1 };
+                for v in 0..visits {
+                    let at = T0 + 10_000 * i + v * 1000;
+                    send(1, Event::ZoneEntered { zone: name(zone), track: t, at_ms: at });
+                    send(
+                        1,
+                        Event::ZoneExited { zone: name(zone), track: t, at_ms: at + 1000, dwell_ms: 1000 * (i + 1) },
+                    );
+                }
+                send(1, Event::ShelfInteraction { zone: name(zone), track: t, start_ms: T0 + i, duration_ms: 500 });
+                send(
+                    1,
+                    Event::Journey {
+                        track: t,
+                        zones: vec![name("edge"), name(zone)],
+                        start_ms: T0 + i,
+                        end_ms: T0 + i + 5000,
+                    },
+                );
+            }
+        }
+        // A queue: k distinct tracks through "till", samples with lengths 0..=3.
+        for i in 0..K as i64 {
+            let t = next();
+            send(1, Event::ZoneEntered { zone: name("till"), track: t, at_ms: T0 + i });
+            send(1, Event::ZoneExited { zone: name("till"), track: t, at_ms: T0 + i + 9000, dwell_ms: 9000 });
+        }
+        for (i, len) in [0u32, 1, 3, 2].into_iter().enumerate() {
+            let at_ms = T0 + 5000 * i as i64;
+            let mean_wait_ms = 1000 * i64::from(len);
+            send(
+                1,
+                Event::QueueSample {
+                    zone: name("till"),
+                    at_ms,
+                    length: len,
+                    mean_wait_ms,
+                    max_wait_ms: 2 * mean_wait_ms,
+                },
+            );
+        }
+        // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets.
+        let mood = |zone: &str, bucket: i64, counts: [u32; 7], tracks: u32| Event::MoodBucket {
+            zone: name(zone),
+            bucket_start_ms: T0 + bucket * 900_000,
+            counts,
+            samples: counts.iter().sum(),
+            tracks,
+        };
+        send(1, mood("few", 0, [0, 0, 0, 4, 0, 0, 4], K - 1));
+        send(1, mood("many", 0, [1, 0, 0, 2, 0, 0, 5], 3));
+        send(1, mood("many", 1, [0, 0, 0, 0, 0, 0, 2], K - 2));
+        // Heat: cell (1, 1) on both cameras, k-1 + 1 tracks; cell (2, 1) k-1 tracks on one.
+        let heat = |cx: i32, tracks: u32| Event::HeatCell {
+            bucket_start_ms: T0,
+            cx,
+            cy: 1,
+            presence: 10 * tracks,
+            dwell_ms: 1000 * i64::from(tracks),
+            tracks,
+        };
+        send(0, heat(1, K - 1));
+        send(1, heat(1, 1));
+        send(1, heat(2, K - 1));
+        drop(tx);
+        let stats = writer.finish().unwrap();
+        assert_eq!(stats.dropped, 0);
+        (dir, path)
+    }
+
+    #[test]
+    fn every_query_suppresses_groups_smaller_than_k_and_shows_the_rest() {
+        let (_dir, path) = database();
+        let conn = open_ro(&path).unwrap();
+        let all = Period::ALL;
+
+        // Footfall: hour 0 has k-1 entering tracks (suppressed), hour 1 has k (shown), per camera and store.
+        let f = footfall_per_hour(&conn, all, K).unwrap();
+        assert_eq!(f.len(), 4, "{f:?}");
+        for row in &f {
+            let first_hour = row.hour_start_ms == T0;
+            assert_eq!(row.suppressed, first_hour, "{row:?}");
+            assert_eq!(row.entries, (!first_hour).then_some(u64::from(K)), "{row:?}");
+        }
+        assert_eq!(f[0].camera.as_deref(), Some("door"));
+        assert_eq!(f[1].camera, None);
+
+        // Entries/exits: door has 2k-1 entries and k exits (shown); aisle none (0 shown).
+        let m = entries_exits(&conn, all, K).unwrap();
+        let cams: Vec<_> = m.iter().map(|r| r.camera.clone()).collect();
+        assert_eq!(cams, [Some("aisle".into()), Some("door".into()), None]);
+        assert_eq!((m[0].entries, m[0].exits, m[0].suppressed), (Some(0), Some(0), false));
+        assert_eq!((m[1].entries, m[1].exits), (Some(2 * u64::from(K) - 1), Some(u64::from(K))));
+        assert_eq!(m[2], Movement { camera: None, ..m[1].clone() });
+        // Only k-1 exits: the whole row goes.
+        let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR }, K).unwrap();
+        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (Some(2 * u64::from(K) - 1), Some(0), false));
+
+        // Dwell: few (k-1 tracks, 2(k-1) visits) suppressed; edge (k) and many (k+1) shown with exact stats.
+        let d = dwell_per_zone(&conn, all, K).unwrap();
+        let zone = |z: &str| d.iter().find(|r| r.zone == z).unwrap().clone();
+        let few = zone("few");
+        assert!(few.suppressed);
+        assert_eq!((few.visits, few.tracks, few.mean_ms, few.median_ms, few.p90_ms), (None, None, None, None, None));
+        let edge = zone("edge");
+        assert!(!edge.suppressed);
+        // Durations 1..=5 s.
+        assert_eq!((edge.visits, edge.tracks), (Some(5), Some(5)));
+        assert_eq!((edge.mean_ms, edge.median_ms, edge.p90_ms), (Some(3000.0), Some(3000.0), Some(5000)));
+        let many = zone("many");
+        // Durations 1..=6 s: median 3.5 s, p90 = 6th of 6 (ceil(5.4)).
+        assert_eq!((many.tracks, many.median_ms, many.p90_ms), (Some(6), Some(3500.0), Some(6000)));
+        assert_eq!(zone("till").tracks, Some(5));
+        // At k = 1 nothing is suppressed, and "few" shows its two visits per track.
+        let few1 = dwell_per_zone(&conn, all, 1).unwrap().into_iter().find(|r| r.zone == "few").unwrap();
+        assert_eq!((few1.visits, few1.tracks, few1.suppressed), (Some(8), Some(4), false));
+
+        // Interactions: one per track.
+        let i = interactions(&conn, all, K).unwrap();
+        let shown: Vec<_> = i.iter().map(|r| (r.zone.as_str(), r.interactions, r.suppressed)).collect();
+        assert_eq!(shown, [("edge", Some(5), false), ("few", None, true), ("many", Some(6), false)]);
+        assert_eq!(i[0].mean_duration_ms, Some(500.0));
+
+        // Queue: k tracks through the zone; lengths 0, 1, 3, 2; waits weighted by length.
+        let q = queues(&conn, all, K).unwrap();
+        assert_eq!(q.len(), 1);
+        let q = &q[0];
+        assert_eq!(
+            (q.zone.as_str(), q.samples, q.tracks, q.max_length, q.suppressed),
+            ("till", Some(4), Some(5), Some(3), false)
+        );
+        assert_eq!(q.mean_length, Some(1.5));
+        // (1*1000 + 3*3000 + 2*2000) / 6
+        assert_eq!(q.mean_wait_ms, Some(14_000.0 / 6.0));
+        assert_eq!(q.max_wait_ms, Some(6000));
+        assert!(queues(&conn, all, K + 1).unwrap()[0].suppressed);
+
+        // Mood: few has k-1 tracks (suppressed); many k+1 summed over its two buckets (shown).
+        let mood = mood_per_zone(&conn, all, K).unwrap();
+        assert_eq!(mood.len(), 2);
+        assert!(mood[0].suppressed && mood[0].counts.is_none() && mood[0].shares.is_none());
+        let many = &mood[1];
+        assert_eq!((many.samples, many.tracks), (Some(10), Some(6)));
+        assert_eq!(many.counts.as_ref().unwrap().0, [1, 0, 0, 2, 0, 0, 7]);
+        assert_eq!(many.shares.as_ref().unwrap().0[6], 0.7);
+
+        // Heat: cell (1,1) sums k-1 + 1 = k tracks over both cameras (shown), (2,1) k-1 (suppressed).
+        let h = heat_cells(&conn, all, K, None).unwrap();
+        let cells: Vec<_> = h.iter().map(|c| (c.cx, c.cy, c.tracks, c.presence, c.suppressed)).collect();
+        assert_eq!(cells, [(1, 1, Some(5), Some(50), false), (2, 1, None, None, true)]);
+        assert_eq!(h[0].dwell_ms, Some(5000));
+        assert_eq!(h[0].cell_m, 0.5);
+        // One camera alone: (1,1) has k-1 on the door camera.
+        let door = heat_cells(&conn, all, K, Some("door")).unwrap();
+        assert_eq!(door.len(), 1);
+        assert!(door[0].suppressed);
+        assert!(heat_cells(&conn, all, K, Some("nowhere")).unwrap().is_empty());
+
+        // Journeys: [edge, few] x4, [edge] x5 (edge then edge collapses), [edge, many] x6.
+        let top = top_journeys(&conn, all, K, 10).unwrap();
+        let rows: Vec<_> = top.iter().map(|j| (j.zones.join(">"), j.tracks, j.suppressed)).collect();
+        assert_eq!(
+            rows,
+            [("edge>many".into(), Some(6), false), ("edge".into(), Some(5), false), ("edge>few".into(), None, true)]
+        );
+        assert_eq!(top_journeys(&conn, all, K, 1).unwrap().len(), 1);
+
+        // Funnel pairs: 15 entered edge; 6 reached many (shown), 4 reached few (suppressed).
+        let pairs = funnel_pairs(&conn, all, K).unwrap();
+        let rows: Vec<_> =
+            pairs.iter().map(|p| (p.from.as_str(), p.to.as_str(), p.entered, p.reached, p.suppressed)).collect();
+        assert_eq!(rows, [("edge", "many", Some(15), Some(6), false), ("edge", "few", None, None, true)]);
+        assert_eq!(pairs[0].share, Some(0.4));
+
+        // A requested funnel.
+        let steps = funnel(&conn, all, K, &["edge".into(), "many".into(), "few".into()]).unwrap();
+        let rows: Vec<_> = steps.iter().map(|s| (s.step, s.tracks, s.share_of_first, s.suppressed)).collect();
+        assert_eq!(
+            rows,
+            [(1, Some(15), Some(1.0), false), (2, Some(6), Some(0.4), false), (3, Some(0), Some(0.0), false)]
+        );
+        let steps = funnel(&conn, all, K, &["edge".into(), "few".into()]).unwrap();
+        assert!(steps[1].suppressed && steps[1].tracks.is_none() && steps[1].share_of_previous.is_none());
+        let steps = funnel(&conn, all, K, &["nowhere".into(), "edge".into()]).unwrap();
+        assert_eq!((steps[0].tracks, steps[1].tracks), (Some(0), Some(0)));
+
+        // A period with nothing in it gives no rows (and zeros for the cameras).
+        let empty = Period { from_ms: 0, to_ms: 1 };
+        assert!(dwell_per_zone(&conn, empty, K).unwrap().is_empty());
+        assert!(footfall_per_hour(&conn, empty, K).unwrap().is_empty());
+        assert_eq!(entries_exits(&conn, empty, K).unwrap()[2].entries, Some(0));
+        assert_eq!(cameras(&conn).unwrap(), ["aisle", "door"]);
+    }
+
+    #[test]
+    fn the_gate_hides_groups_of_one_to_k_minus_one() {
+        assert!(Gate::new(5, &[4]).suppressed());
+        assert!(!Gate::new(5, &[5]).suppressed());
+        assert!(!Gate::new(5, &[0]).suppressed());
+        assert!(Gate::new(5, &[100, 1]).suppressed());
+        assert!(!Gate::new(1, &[1]).suppressed());
+        assert_eq!(Gate::new(5, &[3]).show(3), None);
+    }
+
+    #[test]
+    fn dwell_statistics() {
+        assert_eq!(dwell_stats(&mut [5, 1, 3]), (3.0, 3.0, 5));
+        assert_eq!(dwell_stats(&mut [4, 1, 3, 2]), (2.5, 2.5, 4));
+        let mut v: Vec<i64> = (1..=20).collect();
+        assert_eq!(dwell_stats(&mut v).2, 18);
+        assert_eq!(dwell_stats(&mut []), (0.0, 0.0, 0));
+    }
+}

@@ -1,0 +1,431 @@
+//! `iobox report` and `iobox export` on a real database: the one `iobox run` writes for the bundled
+//! sample clip (six people, one at a time; tests/data/ground_truth.toml). The report's figures are checked
+//! against the database (read here with plain SQL, an oracle independent of `store::query`) and against the
+//! footage; exports are read back with a CSV reader and the parquet crate.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::common;
+
+/// The sample run's database, made once for every test of this module.
+fn sample_db() -> &'static Path {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("sample.sqlite");
+        let out = common::iobox(&["run", "--db", db.to_str().unwrap(), "--json"], &dir);
+        assert!(out.status.success(), "{}", common::text(&out));
+        db
+    })
+}
+
+fn ground_truth_people() -> i64 {
+    let gt: toml::Value = toml::from_str(&std::fs::read_to_string(common::data("ground_truth.toml")).unwrap()).unwrap();
+    gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
+}
+
+/// A config whose only job here is `[privacy] min_tracks`.
+fn config_with_k(dir: &Path, k: u32) -> PathBuf {
+    let path = dir.join(format!("k{k}.toml"));
+    std::fs::write(&path, format!("[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"test\"\n"))
+        .unwrap();
+    path
+}
+
+fn report_json(db: &Path, config: Option<&Path>, extra: &[&str]) -> Value {
+    let mut args = vec!["report", "--db", db.to_str().unwrap(), "--from", "2000-01-01", "--format", "json"];
+    if let Some(c) = config {
+        args.extend(["--config", c.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    let out = common::iobox(&args, db.parent().unwrap());
+    assert!(out.status.success(), "{}", common::text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn int(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Per zone: the DB's (visits, distinct tracks, durations) of `zone_exited` events.
+fn dwell_from_db(conn: &Connection) -> HashMap<String, (i64, i64, Vec<i64>)> {
+    let mut out: HashMap<String, (i64, i64, Vec<i64>)> = HashMap::new();
+    let mut stmt = conn
+        .prepare("SELECT place, COUNT(*), COUNT(DISTINCT track) FROM events WHERE kind = 'zone_exited' GROUP BY place")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    for row in rows {
+        let (zone, visits, tracks) = row.unwrap();
+        out.insert(zone, (visits, tracks, Vec::new()));
+    }
+    let mut stmt = conn.prepare("SELECT place, duration_ms FROM events WHERE kind = 'zone_exited'").unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).unwrap();
+    for row in rows {
+        let (zone, d) = row.unwrap();
+        out.get_mut(&zone).unwrap().2.push(d);
+    }
+    out
+}
+
+/// Each track's journey (zone names) from the DB.
+fn journeys_from_db(conn: &Connection) -> Vec<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT zones FROM journeys").unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|z| serde_json::from_str(&z.unwrap()).unwrap()).collect()
+}
+
+fn find<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
+    rows.as_array().unwrap().iter().find(|r| r[key] == value).unwrap_or_else(|| panic!("no {key} = {value} in {rows}"))
+}
+
+#[test]
+fn the_report_matches_the_database_and_the_footage() {
+    let db = sample_db();
+    let conn = iobox::store::open_ro(db).unwrap();
+    let report = report_json(db, Some(&config_with_k(db.parent().unwrap(), 1)), &[]);
+    let people = ground_truth_people();
+    assert_eq!(report["k"], 1);
+    assert_eq!(report["cameras"], serde_json::json!(["sample"]));
+
+    // Entries and exits: one each per person in the clip, per camera and for the store.
+    let ee = &report["entries_exits"];
+    assert_eq!(ee.as_array().unwrap().len(), 2);
+    for row in ee.as_array().unwrap() {
+        assert_eq!(row["entries"], int(&conn, "SELECT COUNT(*) FROM events WHERE kind = 'entry'"));
+        assert_eq!(row["exits"], int(&conn, "SELECT COUNT(*) FROM events WHERE kind = 'exit'"));
+        assert_eq!(row["entries"], people, "one entry per person in the footage");
+        assert_eq!(row["exits"], people, "one exit per person in the footage");
+        assert_eq!(row["suppressed"], false);
+    }
+    assert_eq!(ee[1]["camera"], Value::Null);
+
+    // Footfall per hour adds up to the entries, for the camera and for the store.
+    for camera in [Value::from("sample"), Value::Null] {
+        let sum: i64 = report["footfall_per_hour"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["camera"] == camera)
+            .map(|h| h["entries"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, people, "{camera}");
+    }
+
+    // Dwell per zone: visits, tracks, mean, median and p90 as computed from the raw events.
+    let dwell = dwell_from_db(&conn);
+    assert_eq!(report["dwell"].as_array().unwrap().len(), dwell.len());
+    for (zone, (visits, tracks, mut durations)) in dwell {
+        let row = find(&report["dwell"], "zone", &zone);
+        durations.sort();
+        let n = durations.len();
+        let mean = durations.iter().sum::<i64>() as f64 / n as f64;
+        let median =
+            if n % 2 == 1 { durations[n / 2] as f64 } else { (durations[n / 2 - 1] + durations[n / 2]) as f64 / 2.0 };
+        let p90 = durations[(0.9 * n as f64).ceil() as usize - 1];
+        assert_eq!((row["visits"].as_i64(), row["tracks"].as_i64()), (Some(visits), Some(tracks)), "{zone}");
+        assert!((row["mean_ms"].as_f64().unwrap() - mean).abs() < 1e-6, "{zone}: {row}");
+        assert_eq!(row["median_ms"].as_f64(), Some(median), "{zone}");
+        assert_eq!(row["p90_ms"].as_i64(), Some(p90), "{zone}");
+    }
+    // Every one of the six people stands at the table (ground truth), each for seconds, not frames.
+    let table = find(&report["dwell"], "zone", "table");
+    assert_eq!(table["tracks"], people);
+    assert!(table["median_ms"].as_f64().unwrap() > 5000.0, "{table}");
+
+    // Funnel pairs: recomputed from the journeys.
+    let journeys = journeys_from_db(&conn);
+    let reached = |a: &str, b: &str| {
+        journeys
+            .iter()
+            .filter(|j| j.iter().position(|z| z == a).is_some_and(|i| j[i + 1..].iter().any(|z| z == b)))
+            .count() as i64
+    };
+    let entered = |a: &str| journeys.iter().filter(|j| j.iter().any(|z| z == a)).count() as i64;
+    let pairs = report["funnel"]["pairs"].as_array().unwrap();
+    assert!(!pairs.is_empty());
+    for p in pairs {
+        let (a, b) = (p["from"].as_str().unwrap(), p["to"].as_str().unwrap());
+        assert_eq!(p["reached"], reached(a, b), "{p}");
+        assert_eq!(p["entered"], entered(a), "{p}");
+    }
+    // A requested funnel.
+    let seq = report_json(db, Some(&config_with_k(db.parent().unwrap(), 1)), &["--funnel", "entrance,table"]);
+    let steps = seq["funnel"]["sequence"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["tracks"], entered("entrance"));
+    assert_eq!(steps[1]["tracks"], reached("entrance", "table"));
+
+    // Top journeys: every journey of the run, the most frequent first.
+    let top = report["top_journeys"].as_array().unwrap();
+    let total: i64 = top.iter().map(|j| j["tracks"].as_i64().unwrap()).sum();
+    assert_eq!(total, journeys.iter().filter(|j| !j.is_empty()).count() as i64);
+    assert_eq!(total, people, "one journey per person");
+    assert!(top.windows(2).all(|w| w[0]["tracks"].as_i64() >= w[1]["tracks"].as_i64()));
+
+    // Interactions and mood as summed from the tables.
+    for row in report["interactions"].as_array().unwrap() {
+        let zone = row["zone"].as_str().unwrap();
+        let n = int(&conn, &format!("SELECT COUNT(*) FROM events WHERE kind = 'interaction' AND place = '{zone}'"));
+        assert_eq!(row["interactions"], n);
+    }
+    let mood = report["mood"].as_array().unwrap();
+    assert!(!mood.is_empty(), "the sample run writes mood buckets");
+    for row in mood {
+        let zone = row["zone"].as_str().unwrap();
+        assert_eq!(row["samples"], int(&conn, &format!("SELECT SUM(samples) FROM mood WHERE zone = '{zone}'")));
+        assert_eq!(row["counts"]["happy"], int(&conn, &format!("SELECT SUM(happy) FROM mood WHERE zone = '{zone}'")));
+        let shares: f64 = row["shares"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((shares - 1.0).abs() < 1e-9, "{row}");
+    }
+    assert_eq!(report["queues"], serde_json::json!([]), "the sample has no queue zone");
+
+    // The heatmap query for the dashboard: summed cells, suppressed below k.
+    let all = iobox::store::query::Period::ALL;
+    let cells = iobox::store::query::heat_cells(&conn, all, 1, Some("sample")).unwrap();
+    assert_eq!(cells.len() as i64, int(&conn, "SELECT COUNT(DISTINCT cx || ',' || cy) FROM heat"));
+    let presence: u64 = cells.iter().map(|c| c.presence.unwrap()).sum();
+    assert_eq!(presence as i64, int(&conn, "SELECT SUM(presence) FROM heat"));
+    for c in iobox::store::query::heat_cells(&conn, all, 5, None).unwrap() {
+        let tracks = int(&conn, &format!("SELECT SUM(tracks) FROM heat WHERE cx = {} AND cy = {}", c.cx, c.cy));
+        assert_eq!(c.suppressed, tracks < 5, "{c:?}");
+        assert_eq!(c.tracks.is_none(), c.suppressed);
+    }
+}
+
+/// Group sizes of a report row, from the database: the rule is that a row is suppressed exactly when one
+/// of them is between 1 and k-1.
+fn hidden(groups: &[i64], k: i64) -> bool {
+    groups.iter().any(|&g| g > 0 && g < k)
+}
+
+#[test]
+fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
+    let db = sample_db();
+    let conn = iobox::store::open_ro(db).unwrap();
+    // No --config: the embedded default, k = 5.
+    let report = report_json(db, None, &[]);
+    assert_eq!(report["k"], 5);
+    let k = 5;
+    let (mut shown, mut suppressed) = (0, 0);
+    let mut check = |row: &Value, groups: &[i64], figures: &[&str]| {
+        let is = hidden(groups, k);
+        assert_eq!(row["suppressed"], is, "{row} groups {groups:?}");
+        for f in figures {
+            assert_eq!(row[*f].is_null(), is, "{f} of {row}");
+        }
+        if is { suppressed += 1 } else { shown += 1 }
+    };
+    for row in report["dwell"].as_array().unwrap() {
+        let zone = row["zone"].as_str().unwrap();
+        let t = int(
+            &conn,
+            &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_exited' AND place = '{zone}'"),
+        );
+        check(row, &[t], &["visits", "tracks", "mean_ms", "median_ms", "p90_ms"]);
+    }
+    for row in report["interactions"].as_array().unwrap() {
+        let zone = row["zone"].as_str().unwrap();
+        let t = int(
+            &conn,
+            &format!("SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'interaction' AND place = '{zone}'"),
+        );
+        check(row, &[t], &["interactions", "tracks", "mean_duration_ms"]);
+    }
+    for row in report["mood"].as_array().unwrap() {
+        let zone = row["zone"].as_str().unwrap();
+        let t = int(&conn, &format!("SELECT SUM(tracks) FROM mood WHERE zone = '{zone}'"));
+        check(row, &[t], &["samples", "tracks", "counts", "shares"]);
+    }
+    for row in report["entries_exits"].as_array().unwrap() {
+        let e = int(&conn, "SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'entry'");
+        let x = int(&conn, "SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'exit'");
+        check(row, &[e, x], &["entries", "exits"]);
+    }
+    let journeys = journeys_from_db(&conn);
+    for row in report["top_journeys"].as_array().unwrap() {
+        let zones: Vec<String> = serde_json::from_value(row["zones"].clone()).unwrap();
+        let n = journeys.iter().filter(|j| **j == zones).count() as i64;
+        check(row, &[n], &["tracks"]);
+    }
+    // The table zone, where all six people stood, is shown; some smaller group is suppressed.
+    assert_eq!(find(&report["dwell"], "zone", "table")["tracks"], ground_truth_people());
+    assert!(shown > 0 && suppressed > 0, "shown {shown}, suppressed {suppressed}");
+
+    // The table format says "suppressed" where JSON says null.
+    let out = common::iobox(&["report", "--db", db.to_str().unwrap(), "--from", "2000-01-01"], db.parent().unwrap());
+    assert!(out.status.success(), "{}", common::text(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("suppressed") && text.contains("Dwell per zone") && text.contains("k = 5"), "{text}");
+
+    // With k above the six people of the clip, every row about people is suppressed (mood sums its
+    // buckets' tracks, an upper bound that can pass 6 when the run spans two buckets).
+    let report = report_json(db, Some(&config_with_k(db.parent().unwrap(), 7)), &[]);
+    for section in ["entries_exits", "dwell", "interactions", "top_journeys", "footfall_per_hour"] {
+        for row in report[section].as_array().unwrap() {
+            assert_eq!(row["suppressed"], true, "{section}: {row}");
+        }
+    }
+    for row in report["funnel"]["pairs"].as_array().unwrap() {
+        assert_eq!(row["suppressed"], true, "{row}");
+    }
+}
+
+/// A small RFC 4180 reader: fields, quotes, doubled quotes, newlines inside quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+const TABLES: [(&str, &str); 7] = [
+    ("events", "ts_ms"),
+    ("occupancy", "ts_ms"),
+    ("queue_samples", "ts_ms"),
+    ("journeys", "start_ms"),
+    ("mood", "bucket_start_ms"),
+    ("heat", "bucket_start_ms"),
+    ("frame_log", "ts_ms"),
+];
+
+#[test]
+fn csv_and_parquet_exports_hold_every_row() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+
+    let db = sample_db();
+    let conn = iobox::store::open_ro(db).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["csv", "parquet"] {
+        let out = dir.path().join(format);
+        let run = common::iobox(
+            &["export", "--format", format, "--db", db.to_str().unwrap(), "--out", out.to_str().unwrap()],
+            dir.path(),
+        );
+        assert!(run.status.success(), "{}", common::text(&run));
+        for (table, _) in TABLES {
+            assert!(out.join(format!("{table}.{format}")).is_file(), "{table}.{format}");
+        }
+    }
+    let count = |table: &str| int(&conn, &format!("SELECT COUNT(*) FROM {table}"));
+    assert!(count("events") > 0 && count("journeys") > 0 && count("frame_log") > 1000);
+
+    // CSV: a header, then one line per row, in time order.
+    for (table, time) in TABLES {
+        let rows = parse_csv(&std::fs::read_to_string(dir.path().join("csv").join(format!("{table}.csv"))).unwrap());
+        assert_eq!(rows.len() as i64 - 1, count(table), "{table}");
+        let t = rows[0].iter().position(|h| h == time).unwrap();
+        let times: Vec<i64> = rows[1..].iter().map(|r| r[t].parse().unwrap()).collect();
+        if table != "frame_log" {
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "{table} in time order");
+        }
+    }
+    let events = parse_csv(&std::fs::read_to_string(dir.path().join("csv/events.csv")).unwrap());
+    assert_eq!(events[0], ["id", "run_id", "camera", "kind", "ts_ms", "track", "place", "direction", "duration_ms"]);
+    let (id, kind, ts, track, duration): (i64, String, i64, String, Option<i64>) = conn
+        .query_row("SELECT id, kind, ts_ms, track, duration_ms FROM events ORDER BY ts_ms, id LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    assert_eq!(events[1][0], id.to_string());
+    assert_eq!(
+        (events[1][2].as_str(), events[1][3].as_str(), events[1][5].as_str()),
+        ("sample", kind.as_str(), track.as_str())
+    );
+    assert_eq!(events[1][4], ts.to_string());
+    assert_eq!(events[1][8], duration.map(|d| d.to_string()).unwrap_or_default());
+    let journeys = parse_csv(&std::fs::read_to_string(dir.path().join("csv/journeys.csv")).unwrap());
+    let zones: Vec<String> = serde_json::from_str(&journeys[1][6]).unwrap();
+    assert!(!zones.is_empty(), "the quoted JSON list survives the CSV");
+
+    // Parquet: the same row counts, and the same values, read back with the parquet crate.
+    for (table, _) in TABLES {
+        let file = std::fs::File::open(dir.path().join("parquet").join(format!("{table}.parquet"))).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        assert_eq!(reader.metadata().file_metadata().num_rows(), count(table), "{table}");
+    }
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/events.parquet")).unwrap()).unwrap();
+    let rows: Vec<_> = reader.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(rows[0].get_long(0).unwrap(), id);
+    assert_eq!(rows[0].get_string(2).unwrap(), "sample");
+    assert_eq!(rows[0].get_string(3).unwrap(), &kind);
+    assert_eq!(rows[0].get_timestamp_millis(4).unwrap(), ts);
+    assert_eq!(rows[0].get_string(5).unwrap(), &track);
+    // duration_ms is NULL except for stays and interactions.
+    let with_duration = rows.iter().filter(|r| r.get_long(8).is_ok()).count() as i64;
+    assert_eq!(with_duration, int(&conn, "SELECT COUNT(duration_ms) FROM events"));
+    let dwell_sum: i64 = rows.iter().filter_map(|r| r.get_long(8).ok()).sum();
+    assert_eq!(dwell_sum, int(&conn, "SELECT SUM(duration_ms) FROM events"));
+    let heat =
+        SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/heat.parquet")).unwrap()).unwrap();
+    let cells: Vec<_> = heat.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(cells[0].get_double(3).unwrap(), 0.5);
+    let presence: i64 = cells.iter().map(|r| r.get_long(6).unwrap()).sum();
+    assert_eq!(presence, int(&conn, "SELECT SUM(presence) FROM heat"));
+
+    // A period: only the rows inside it.
+    let first = int(&conn, "SELECT MIN(ts_ms) FROM events");
+    let out = dir.path().join("period");
+    let from = chrono::DateTime::from_timestamp_millis(first + 1).unwrap().to_rfc3339();
+    let run = common::iobox(
+        &["export", "--format", "csv", "--db", db.to_str().unwrap(), "--out", out.to_str().unwrap(), "--from", &from],
+        dir.path(),
+    );
+    assert!(run.status.success(), "{}", common::text(&run));
+    let rows = parse_csv(&std::fs::read_to_string(out.join("events.csv")).unwrap());
+    assert_eq!(rows.len() as i64 - 1, int(&conn, &format!("SELECT COUNT(*) FROM events WHERE ts_ms >= {}", first + 1)));
+}
+
+#[test]
+fn report_errors_are_clear_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sqlite");
+    let out = common::iobox(&["report", "--db", missing.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("no such database file"), "{}", common::text(&out));
+
+    let newer = dir.path().join("newer.sqlite");
+    iobox::store::open_rw(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let out = common::iobox(&["report", "--db", newer.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("newer than this iobox"), "{}", common::text(&out));
+
+    let db = sample_db();
+    let out = common::iobox(&["report", "--db", db.to_str().unwrap(), "--from", "last tuesday"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("is not a time"), "{}", common::text(&out));
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = common::iobox(
+        &["export", "--format", "csv", "--db", db.to_str().unwrap(), "--out", file.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("a-file"), "{}", common::text(&out));
+}
