@@ -261,27 +261,25 @@ fn a_full_database_is_reported_and_the_video_path_keeps_running() {
         common::root().join("calibration/sample.toml").display()
     );
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
-    // Fill the 1 MiB database close to the brim first.
-    {
-        use iobox::behaviour::{Event, Name};
-        use iobox::store::{Record, Writer, WriterOptions};
-        let options = WriterOptions { max_bytes: Some(1024 * 1024), retention: None, ..WriterOptions::default() };
-        let w = Writer::start_with(&dir.path().join("full.sqlite"), &["sample".into()], options).unwrap();
-        let tx = w.sender();
-        for i in 0..20_000 {
-            let event = Event::Occupancy { zone: Name::from("a-long-zone-name-to-fill-pages-quickly"), at_ms: i, count: 1 };
-            tx.send(Record::Event { camera: 0, event });
-            if i % 1000 == 0 {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+    // Fill the 1 MiB database to the brim first: the schema through iobox, then rows until SQLite says
+    // the database is full, then make a little room so the run starts normally and fills it while it runs.
+    let db = dir.path().join("full.sqlite");
+    iobox::store::Writer::start(&db, &["sample".into()]).unwrap().finish().unwrap();
+    let conn = Connection::open(&db).unwrap();
+    let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
+    conn.pragma_update(None, "max_page_count", 1024 * 1024 / page).unwrap();
+    let mut i = 0i64;
+    loop {
+        let r = conn.execute("INSERT INTO occupancy VALUES (1, 1, 'a-long-zone-name-to-fill-pages', ?1, 1)", [i]);
+        match r {
+            Ok(_) => i += 1,
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => break,
+            Err(e) => panic!("{e}"),
         }
-        drop(tx);
-        let _ = w.finish();
     }
-    // Make a little room, so the run starts normally and fills the database while it runs.
-    let conn = Connection::open(dir.path().join("full.sqlite")).unwrap();
     conn.execute("DELETE FROM occupancy WHERE rowid IN (SELECT rowid FROM occupancy LIMIT 200)", []).unwrap();
     drop(conn);
+    println!("{i} rows filled the database");
     let o = common::iobox(&["run", "--config", "c.toml", "--record", "rec/{camera}.mp4", "--json"], dir.path());
     let t = common::text(&o);
     assert!(t.contains("full.sqlite") && t.contains("is full"), "the log says the database is full: {t}");
