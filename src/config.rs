@@ -68,6 +68,42 @@ pub struct RawConfig {
     /// Alert rules.
     #[serde(default)]
     pub alert: Vec<RawAlert>,
+    /// The staff dashboard (`iobox serve`, `iobox run --serve`).
+    #[serde(default)]
+    pub dashboard: RawDashboard,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    /// Address and port to listen on (default 127.0.0.1:8080).
+    pub listen: Option<String>,
+    /// Hours a login lasts (default 12).
+    pub session_hours: Option<f64>,
+    /// Mark the session cookie `Secure` (only behind a TLS-terminating proxy; default false).
+    pub secure_cookie: Option<bool>,
+    /// Seconds between live preview stills per camera with `iobox run --serve` (default 2).
+    pub preview_every_s: Option<f64>,
+}
+
+/// The dashboard's validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardConfig {
+    pub listen: std::net::SocketAddr,
+    pub session: Duration,
+    pub secure_cookie: bool,
+    pub preview_every: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            session: Duration::from_secs(12 * 3600),
+            secure_cookie: false,
+            preview_every: Duration::from_secs(2),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -228,6 +264,8 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     /// Alert rules and where they are published.
     pub alerts: AlertsConfig,
+    /// The staff dashboard.
+    pub dashboard: DashboardConfig,
 }
 
 impl Config {
@@ -420,6 +458,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
 
     raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
     let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, &invalid)?;
+    let dashboard = validate_dashboard(raw.dashboard, &invalid)?;
     let retention_days = raw.store.retention_days.unwrap_or(30);
     if retention_days > 3650 {
         return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
@@ -476,7 +515,31 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         snapshot_every: Duration::from_secs_f64(snapshot_every),
         cameras,
         alerts,
+        dashboard,
     })
+}
+
+fn validate_dashboard(raw: RawDashboard, invalid: &dyn Fn(&str, String) -> Error) -> Result<DashboardConfig> {
+    let mut d = DashboardConfig::default();
+    if let Some(l) = raw.listen {
+        d.listen = l.parse().map_err(|_| {
+            invalid("dashboard.listen", format!("{l:?} is not an address and port such as \"127.0.0.1:8080\""))
+        })?;
+    }
+    if let Some(h) = raw.session_hours {
+        if !(h > 0.0 && h <= 24.0 * 30.0) {
+            return Err(invalid("dashboard.session_hours", format!("{h} is not between 0 and 720 hours")));
+        }
+        d.session = Duration::from_secs_f64(h * 3600.0);
+    }
+    d.secure_cookie = raw.secure_cookie.unwrap_or(false);
+    if let Some(s) = raw.preview_every_s {
+        if !(0.2..=3600.0).contains(&s) {
+            return Err(invalid("dashboard.preview_every_s", format!("{s} is not between 0.2 and 3600 seconds")));
+        }
+        d.preview_every = Duration::from_secs_f64(s);
+    }
+    Ok(d)
 }
 
 fn is_plain_name(s: &str) -> bool {
@@ -667,6 +730,30 @@ mod tests {
         }
         let err = parse(&format!("{rule}kind = \"loud\"\nabove = 1\n{cam}")).unwrap_err().to_string();
         assert!(err.contains("loud") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn dashboard_settings_are_read_and_checked() {
+        let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
+        let c = parse(cam).unwrap();
+        assert_eq!(c.dashboard, DashboardConfig::default());
+        assert_eq!(c.dashboard.listen.to_string(), "127.0.0.1:8080");
+        let c = parse(&format!(
+            "[dashboard]\nlisten = \"0.0.0.0:9000\"\nsession_hours = 1\nsecure_cookie = true\n{cam}"
+        ))
+        .unwrap();
+        assert_eq!(c.dashboard.listen.port(), 9000);
+        assert_eq!(c.dashboard.session, Duration::from_secs(3600));
+        assert!(c.dashboard.secure_cookie);
+        for (text, field) in [
+            ("[dashboard]\nlisten = \"localhost\"\n", "dashboard.listen"),
+            ("[dashboard]\nsession_hours = 0\n", "dashboard.session_hours"),
+            ("[dashboard]\npreview_every_s = 0\n", "dashboard.preview_every_s"),
+            ("[dashboard]\nport = 1\n", "port"),
+        ] {
+            let err = parse(&format!("{text}{cam}")).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

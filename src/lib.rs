@@ -20,6 +20,10 @@
 //!   exports. The only module that knows rusqlite.
 //! - [`jobs`]: `iobox blur`, `run`, `analyze`, `calibrate`, `report` and `export`, end to end.
 //! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
+//! - [`live`]: what a run shares with the dashboard in its process: the latest anonymized still of each
+//!   camera and the recent alerts.
+//! - [`server`]: the staff dashboard and its JSON API (axum on a small tokio runtime; logins, roles,
+//!   k-suppressed figures, heatmaps, anonymized previews, calibration overlays, OpenAPI).
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
 
@@ -32,8 +36,10 @@ pub mod config;
 pub mod geometry;
 pub mod infer;
 pub mod jobs;
+pub mod live;
 pub mod overlay;
 pub mod paths;
+pub mod server;
 pub mod stats;
 pub mod stop;
 pub mod store;

@@ -58,6 +58,71 @@ enum Command {
     Report(ReportArgs),
     /// Write every event table to one CSV or Parquet file each, for BI tools (raw rows, not k-suppressed).
     Export(ExportArgs),
+    /// The staff dashboard: footfall, heatmaps, zones, journeys, cameras, and its JSON API (log in first).
+    Serve(ServeArgs),
+    /// Dashboard users: add (with a password and a role), list, remove.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Where the dashboard and `iobox user` find the database.
+#[derive(Args)]
+struct DbArgs {
+    /// Config file: the database, cameras, `[privacy] min_tracks`, `[dashboard]` (default: the embedded config).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The SQLite file to use instead of the config's.
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn load(&self) -> Result<Config> {
+        let mut config = load_config(self.config.as_ref())?;
+        if let Some(db) = &self.db {
+            config.store_path = db.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address and port to listen on (default: [dashboard] listen, 127.0.0.1:8080). Port 0 picks a free one.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a dashboard user; the password is asked for without echo (or read from stdin).
+    Add {
+        name: String,
+        /// staff: the figures; integrator: also each camera's calibration.
+        #[arg(long, value_enum)]
+        role: iobox::server::Role,
+        /// Read the password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Change the password and role of an existing user.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the users and their roles.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a user (their sessions end at their next request).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// The database and the period read by `iobox report` and `iobox export`.
@@ -214,6 +279,13 @@ struct RunArgs {
     /// Print the run report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also serve the staff dashboard from this process, with live anonymized previews and alerts; it keeps
+    /// serving after the cameras end, until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
+    /// With --serve: address and port (default: [dashboard] listen).
+    #[arg(long, requires = "serve")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -241,7 +313,14 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IOBOX_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only on a terminal: logs piped to a file or journald stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 }
 
 fn stop_on_signal() -> Stop {
@@ -278,6 +357,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Analyze(args) => analyze(args),
         Command::Report(args) => report(args),
         Command::Export(args) => export(args),
+        Command::Serve(args) => serve(args),
+        Command::User(cmd) => user(cmd),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
             let cals = if path.is_dir() {
                 iobox::calibration::Calibration::load_dir(&path)?
@@ -464,8 +545,18 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
     }
     tracing::info!(config = %config.origin, db = %config.store_path.display(), cameras = config.cameras.len(), "starting");
-    let options = RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64) };
-    let report = run(&config, &stop_on_signal(), &options)?;
+    let stop = stop_on_signal();
+    let live = args.serve.then(|| iobox::live::Live::new(config.dashboard.preview_every));
+    let server = match &live {
+        Some(live) => Some(iobox::server::Server::start(
+            &config,
+            args.listen.unwrap_or(config.dashboard.listen),
+            Some(live.clone()),
+        )?),
+        None => None,
+    };
+    let options = RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64), live };
+    let report = run(&config, &stop, &options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -503,7 +594,78 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(server) = server {
+        if !stop.requested() {
+            eprintln!("the cameras have ended; the dashboard is still at http://{} (Ctrl-C to stop)", server.addr());
+            while !stop.sleep(std::time::Duration::from_secs(3600)) {}
+        }
+        server.stop();
+    }
     Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = args.db.load()?;
+    let stop = stop_on_signal();
+    let server = iobox::server::Server::start(&config, args.listen.unwrap_or(config.dashboard.listen), None)?;
+    eprintln!("dashboard: http://{} (Ctrl-C to stop)", server.addr());
+    while !stop.sleep(std::time::Duration::from_secs(3600)) {}
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn user(cmd: UserCommand) -> Result<ExitCode> {
+    use iobox::server::auth;
+    use iobox::store::users;
+    match cmd {
+        UserCommand::Add { name, role, password_stdin, replace, db } => {
+            auth::valid_name(&name)?;
+            let config = db.load()?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                let first = rpassword::prompt_password(format!("password for {name}: "))
+                    .context("reading the password (use --password-stdin without a terminal)")?;
+                let again = rpassword::prompt_password("again: ")?;
+                if first != again {
+                    bail!("the two passwords differ");
+                }
+                first
+            };
+            let hash = auth::hash_password(&password)?;
+            let user = users::User {
+                name: name.clone(),
+                password_hash: hash,
+                role: role.as_str().to_string(),
+                created_at_ms: iobox::store::writer::now_ms(),
+            };
+            let existed = users::add(&config.store_path, &user, replace)?;
+            eprintln!(
+                "{} user '{name}' ({}) in {}",
+                if existed { "changed" } else { "added" },
+                role.as_str(),
+                config.store_path.display()
+            );
+        }
+        UserCommand::List { db } => {
+            let config = db.load()?;
+            drop(iobox::store::open_rw(&config.store_path)?);
+            let pool = iobox::store::ReadPool::open(&config.store_path, 1)?;
+            for u in pool.with(users::list)? {
+                println!("{}\t{}", u.name, u.role);
+            }
+        }
+        UserCommand::Remove { name, db } => {
+            let config = db.load()?;
+            if !users::remove(&config.store_path, &name)? {
+                bail!("there is no user called '{name}' in {}", config.store_path.display());
+            }
+            eprintln!("removed user '{name}'");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(args: ReportArgs) -> Result<ExitCode> {

@@ -48,6 +48,21 @@ impl Picture {
         Self { image: frame.view().to_rgb_image() }
     }
 
+    /// A picture of a camera from the dashboard's latest still, itself made only from an anonymized frame.
+    pub fn from_still(still: &crate::live::Still) -> Result<Self, Error> {
+        let image = still.decode().map_err(|e| Error::Io { path: "preview".into(), message: e.to_string() })?;
+        Ok(Self { image })
+    }
+
+    /// PNG bytes (for the dashboard).
+    pub fn png(&self) -> Result<Vec<u8>, Error> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        self.image
+            .write_to(&mut out, image::ImageFormat::Png)
+            .map_err(|e| Error::Io { path: "png".into(), message: e.to_string() })?;
+        Ok(out.into_inner())
+    }
+
     /// A floor plan (or any non-camera picture) from a PNG or JPEG file.
     pub fn open_plan(path: &Path) -> Result<Self, Error> {
         let image = image::open(path)
@@ -219,7 +234,15 @@ fn field_of_view(cal: &Calibration) -> Vec<PointOnFloor> {
 /// The camera overlay: on the anonymized frame, the projected 1 m floor grid, zones, lines, and each point
 /// pair (ring: where it was picked, dot: where its floor point lands) with its residual.
 pub fn camera_overlay(frame: &AnonymizedFrame, cal: &Calibration) -> Picture {
-    let mut pic = Picture::from_anonymized(frame);
+    draw_camera_overlay(Picture::from_anonymized(frame), cal)
+}
+
+/// [`camera_overlay`] on a dashboard still (see [`crate::live::Still`]).
+pub fn camera_overlay_on_still(still: &crate::live::Still, cal: &Calibration) -> Result<Picture, Error> {
+    Ok(draw_camera_overlay(Picture::from_still(still)?, cal))
+}
+
+fn draw_camera_overlay(mut pic: Picture, cal: &Calibration) -> Picture {
     // Frames at another resolution than the calibration's are scaled onto it.
     let sx = pic.width() as f32 / cal.image_width as f32;
     let sy = pic.height() as f32 / cal.image_height as f32;

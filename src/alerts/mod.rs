@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::behaviour::{Event, Name, TrackId};
 
-pub use publish::{AlertReport, CameraAlerts, Publisher};
+pub use publish::{AlertReport, AlertSink, CameraAlerts, Publisher};
 
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

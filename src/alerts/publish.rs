@@ -102,9 +102,14 @@ impl RateLimit {
     }
 }
 
+/// Something else that sees every alert the engines raise (the dashboard's recent alerts), called on the
+/// worker thread: it must not block.
+pub type AlertSink = Arc<dyn Fn(&Alert) + Send + Sync>;
+
 /// The running publisher of a run: hand [`CameraAlerts`] to the workers, then [`Publisher::finish`].
 pub struct Publisher {
     config: AlertsConfig,
+    sink: Option<AlertSink>,
     tx: Option<Sender<Alert>>,
     dispatcher: Option<JoinHandle<()>>,
     mqtt: Option<JoinHandle<()>>,
@@ -143,7 +148,19 @@ impl Publisher {
         if config.mqtt.is_none() && config.webhook.is_none() {
             tracing::warn!("alerts: rules but neither [alerts] mqtt nor webhook: alerts are only logged");
         }
-        Ok(Some(Publisher { config: config.clone(), tx: Some(tx), dispatcher: Some(dispatcher), mqtt, counters }))
+        Ok(Some(Publisher {
+            config: config.clone(),
+            sink: None,
+            tx: Some(tx),
+            dispatcher: Some(dispatcher),
+            mqtt,
+            counters,
+        }))
+    }
+
+    /// Also hands every alert to `sink` (set before [`Publisher::for_camera`]).
+    pub fn set_sink(&mut self, sink: AlertSink) {
+        self.sink = Some(sink);
     }
 
     /// The rule engine of `camera` wired to this publisher; `None` when no rule watches the camera.
@@ -152,6 +169,7 @@ impl Publisher {
         Some(CameraAlerts {
             engine,
             tx: self.tx.clone()?,
+            sink: self.sink.clone(),
             out: Vec::new(),
             counters: self.counters.clone(),
             drop_log: RateLimit::default(),
@@ -185,6 +203,7 @@ impl Publisher {
 pub struct CameraAlerts {
     engine: Engine,
     tx: Sender<Alert>,
+    sink: Option<AlertSink>,
     out: Vec<Alert>,
     counters: Arc<Counters>,
     drop_log: RateLimit,
@@ -219,6 +238,9 @@ impl CameraAlerts {
                 rule = %alert.rule, camera = %alert.camera, zone = %alert.zone, value = alert.value,
                 "alert {}", if alert.state == AlertState::Fired { "fired" } else { "cleared" }
             );
+            if let Some(sink) = &self.sink {
+                sink(&alert);
+            }
             match self.tx.try_send(alert) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {

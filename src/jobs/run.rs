@@ -27,6 +27,8 @@ use super::JobError;
 pub struct RunOptions {
     /// Stop after this long (otherwise run until every camera ends or a stop is requested).
     pub max_duration: Option<Duration>,
+    /// Share the latest anonymized still of each camera and the alerts with a dashboard in this process.
+    pub live: Option<std::sync::Arc<crate::live::Live>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +78,7 @@ struct CameraSlot {
     record_path: Option<PathBuf>,
     snapshot_path: Option<PathBuf>,
     last_snapshot: Option<Instant>,
+    last_preview: Option<Instant>,
     processed: u64,
     failed: u64,
     faces: u64,
@@ -142,7 +145,10 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     let zones = names.iter().map(String::as_str).zip(calibrations.iter().map(Option::as_ref));
     crate::alerts::check_zones(&config.alerts.rules, zones).map_err(|e| JobError::Usage(e.to_string()))?;
     let writer = Writer::start_with(&config.store_path, &names, config.store)?;
-    let alerts = crate::alerts::Publisher::start(&config.alerts).map_err(|e| JobError::Usage(e.to_string()))?;
+    let mut alerts = crate::alerts::Publisher::start(&config.alerts).map_err(|e| JobError::Usage(e.to_string()))?;
+    if let (Some(a), Some(live)) = (alerts.as_mut(), options.live.clone()) {
+        a.set_sink(std::sync::Arc::new(move |alert| live.push_alert(alert)));
+    }
     let run_start_ms = crate::store::writer::now_ms();
 
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
@@ -170,6 +176,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             record_path: fill(&config.record),
             snapshot_path: fill(&config.snapshot),
             last_snapshot: None,
+            last_preview: None,
             processed: 0,
             failed: 0,
             faces: 0,
@@ -192,12 +199,11 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         let records = writer.sender();
         let stop = stop.clone();
         let stats: Vec<_> = cams.iter().map(|c| c.rx.stats().clone()).collect();
+        let outputs = Outputs { snapshot_every, live: options.live.clone() };
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
-                .spawn(move || {
-                    worker_loop(perception, cams, stats, records, &stop, deadline, snapshot_every)
-                })
+                .spawn(move || worker_loop(perception, cams, stats, records, &stop, deadline, outputs))
                 .map_err(|e| JobError::Usage(format!("cannot start worker thread: {e}")))?,
         );
     }
@@ -262,6 +268,13 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     })
 }
 
+/// Where a worker's anonymized stills go besides the recording.
+struct Outputs {
+    snapshot_every: Duration,
+    /// The dashboard's previews, with `iobox run --serve`.
+    live: Option<std::sync::Arc<crate::live::Live>>,
+}
+
 fn worker_loop(
     mut perception: Perception,
     mut cams: Vec<CameraSlot>,
@@ -269,7 +282,7 @@ fn worker_loop(
     records: RecordSender,
     stop: &Stop,
     deadline: Option<Instant>,
-    snapshot_every: Duration,
+    outputs: Outputs,
 ) -> WorkerTotals {
     let mut last_error_log: Option<Instant> = None;
     let mut next = 0usize;
@@ -322,8 +335,17 @@ fn worker_loop(
                     frames_dropped: stats[i].dropped(),
                 });
                 behave(slot, at_ms, &records);
+                if let Some(live) = &outputs.live
+                    && slot.last_preview.is_none_or(|t| t.elapsed() >= live.preview_every)
+                {
+                    slot.last_preview = Some(Instant::now());
+                    match crate::live::Still::from_anonymized(&out.frame, at_ms) {
+                        Ok(still) => live.set_preview(&slot.name, still),
+                        Err(e) => tracing::warn!(camera = %slot.name, "{e}"),
+                    }
+                }
                 if let Some(path) = &slot.snapshot_path {
-                    if slot.last_snapshot.is_none_or(|t| t.elapsed() >= snapshot_every) {
+                    if slot.last_snapshot.is_none_or(|t| t.elapsed() >= outputs.snapshot_every) {
                         slot.last_snapshot = Some(Instant::now());
                         if let Err(e) = out.frame.save_image(path) {
                             tracing::warn!(camera = %slot.name, "snapshot: {e}");

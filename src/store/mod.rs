@@ -4,6 +4,9 @@
 //! - [`writer`]: one writer thread that batches records into transactions.
 //! - [`query`]: read-only report queries (footfall, dwell, funnels, queues, mood, heat), k-suppressed.
 //! - [`export`]: raw rows of the event tables for BI exports (not k-suppressed).
+//! - [`users`]: dashboard logins (names, argon2 hashes, roles).
+//!
+//! Readers that ask many questions (the dashboard) share read-only connections through a [`ReadPool`].
 //!
 //! The database file is created with mode 0600 (owner only). Nothing stored identifies a person: no pixels,
 //! no crops, no embeddings, and no id that outlives a run.
@@ -11,9 +14,11 @@
 pub mod export;
 pub mod query;
 pub mod schema;
+pub mod users;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -29,6 +34,8 @@ pub enum Error {
         "database {path} has schema version {found}, newer than this iobox understands ({supported}); use a newer iobox or another database file"
     )]
     TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("database {path}: there is already a user called '{name}' (add --replace to change it)")]
+    UserExists { path: PathBuf, name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -79,6 +86,41 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported: schema::LATEST });
     }
     Ok(conn)
+}
+
+/// Read-only connections to one database, opened on demand and kept for reuse (a connection is used by
+/// one thread at a time; the dashboard answers requests on several).
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl ReadPool {
+    /// Opens one connection now, so that a missing or too new database is an error at start.
+    pub fn open(path: &Path, max_idle: usize) -> Result<ReadPool> {
+        let first = open_ro(path)?;
+        Ok(ReadPool { path: path.to_path_buf(), idle: Mutex::new(vec![first]), max_idle: max_idle.max(1) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on an idle connection (or a new one), then keeps the connection for the next caller.
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_ro(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+        out
+    }
 }
 
 /// Tables with a time column, and that column: what the retention purge sweeps.

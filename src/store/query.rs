@@ -622,6 +622,91 @@ pub fn heat_cells(conn: &Connection, period: Period, k: u32, camera: Option<&str
     Ok(out)
 }
 
+/// The newest occupancy sample of a zone. Group: the people counted (a live count is its own group).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveCount {
+    pub camera: String,
+    pub zone: String,
+    /// When the sample was taken, ms.
+    pub at_ms: i64,
+    pub count: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// The newest sample of a queue zone. Group: the people in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveQueue {
+    pub camera: String,
+    pub zone: String,
+    pub at_ms: i64,
+    pub length: Option<u64>,
+    pub mean_wait_ms: Option<i64>,
+    pub max_wait_ms: Option<i64>,
+    pub suppressed: bool,
+}
+
+/// The newest occupancy sample of every (camera, zone) sampled within `window_ms` of the newest sample in
+/// the database, ordered by camera and zone. Zones whose camera stopped earlier than that are left out.
+pub fn latest_occupancy(conn: &Connection, window_ms: i64, k: u32) -> Result<Vec<LiveCount>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.name, o.zone, o.ts_ms, o.count FROM occupancy o JOIN cameras c ON c.id = o.camera_id
+             WHERE o.ts_ms >= (SELECT MAX(ts_ms) FROM occupancy) - ?1 ORDER BY o.ts_ms",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![window_ms]).map_err(err(conn))?;
+    let mut newest: HashMap<(String, String), (i64, i64)> = HashMap::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        newest.insert((r.get(0).map_err(&e)?, r.get(1).map_err(&e)?), (r.get(2).map_err(&e)?, r.get(3).map_err(&e)?));
+    }
+    let mut out: Vec<LiveCount> = newest
+        .into_iter()
+        .map(|((camera, zone), (at_ms, count))| {
+            let gate = Gate::new(k, &[u(count)]);
+            LiveCount { camera, zone, at_ms, count: gate.show(u(count)), suppressed: gate.suppressed() }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.camera, &a.zone).cmp(&(&b.camera, &b.zone)));
+    Ok(out)
+}
+
+/// The newest sample of every queue zone sampled within `window_ms` of the newest queue sample.
+pub fn latest_queues(conn: &Connection, window_ms: i64, k: u32) -> Result<Vec<LiveQueue>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.name, q.zone, q.ts_ms, q.length, q.mean_wait_ms, q.max_wait_ms
+             FROM queue_samples q JOIN cameras c ON c.id = q.camera_id
+             WHERE q.ts_ms >= (SELECT MAX(ts_ms) FROM queue_samples) - ?1 ORDER BY q.ts_ms",
+        )
+        .map_err(err(conn))?;
+    let mut rows = stmt.query(params![window_ms]).map_err(err(conn))?;
+    type Sample = (i64, i64, i64, i64);
+    let mut newest: HashMap<(String, String), Sample> = HashMap::new();
+    while let Some(r) = rows.next().map_err(err(conn))? {
+        let e = err(conn);
+        let key = (r.get(0).map_err(&e)?, r.get(1).map_err(&e)?);
+        newest.insert(key, (r.get(2).map_err(&e)?, r.get(3).map_err(&e)?, r.get(4).map_err(&e)?, r.get(5).map_err(&e)?));
+    }
+    let mut out: Vec<LiveQueue> = newest
+        .into_iter()
+        .map(|((camera, zone), (at_ms, length, mean, max))| {
+            let gate = Gate::new(k, &[u(length)]);
+            LiveQueue {
+                camera,
+                zone,
+                at_ms,
+                length: gate.show(u(length)),
+                mean_wait_ms: gate.show(mean),
+                max_wait_ms: gate.show(max),
+                suppressed: gate.suppressed(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.camera, &a.zone).cmp(&(&b.camera, &b.zone)));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,6 +793,10 @@ mod tests {
                 },
             );
         }
+        // Occupancy: "few" sampled twice (3, then 7); the door's entrance an hour before (too old to be live).
+        send(1, Event::Occupancy { zone: name("few"), at_ms: T0, count: 3 });
+        send(1, Event::Occupancy { zone: name("few"), at_ms: T0 + 5000, count: 7 });
+        send(0, Event::Occupancy { zone: name("entrance"), at_ms: T0 - HOUR, count: 9 });
         // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets.
         let mood = |zone: &str, bucket: i64, counts: [u32; 7], tracks: u32| Event::MoodBucket {
             zone: name(zone),
@@ -859,6 +948,18 @@ mod tests {
         assert!(footfall_per_hour(&conn, empty, K).unwrap().is_empty());
         assert_eq!(entries_exits(&conn, empty, K).unwrap()[2].entries, Some(0));
         assert_eq!(cameras(&conn).unwrap(), ["aisle", "door"]);
+
+        // Live: the newest queue sample (length 2) is shown at k = 2, suppressed at k = 5.
+        let live = latest_queues(&conn, 60_000, 2).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].zone.as_str(), live[0].at_ms, live[0].length), ("till", T0 + 15_000, Some(2)));
+        assert_eq!((live[0].mean_wait_ms, live[0].max_wait_ms), (Some(2000), Some(4000)));
+        assert!(latest_queues(&conn, 60_000, K).unwrap()[0].suppressed);
+        let occ = latest_occupancy(&conn, 60_000, K).unwrap();
+        assert_eq!(occ.len(), 1, "{occ:?}");
+        assert_eq!((occ[0].camera.as_str(), occ[0].zone.as_str(), occ[0].count), ("aisle", "few", Some(7)));
+        assert_eq!(latest_occupancy(&conn, 2 * HOUR, K).unwrap().len(), 2);
+        assert!(latest_occupancy(&conn, 60_000, 8).unwrap()[0].suppressed);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - `journeys`: the ordered zones one track visited, written when the track ends.
 //! - `mood`: per zone and time bucket, a histogram of dominant expressions (never per person).
 //! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
+//! - `users`: dashboard logins: name, argon2 password hash (a PHC string), role (`staff` or `integrator`).
 //!
 //! Times are milliseconds since the Unix epoch. `track` columns hold the random per-run track id (16 hex
 //! digits); nothing in the database can link it to a person, another run, or another camera.
@@ -108,6 +109,13 @@ pub const MIGRATIONS: &[&str] = &[
         tracks INTEGER NOT NULL
      );
      CREATE INDEX heat_bucket ON heat(bucket_start_ms);",
+    // 3: dashboard users (`iobox user add`); passwords only as argon2 PHC strings.
+    "CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('staff', 'integrator')),
+        created_at_ms INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this binary writes.

@@ -1,0 +1,257 @@
+//! The staff dashboard and its JSON API: `iobox serve`, or `iobox run --serve` in the appliance's process.
+//!
+//! - [`routes`]: the table of every route (method, path, who may use it, what it answers, its query
+//!   parameters); the router, the guards and the OpenAPI document are all made from it.
+//! - [`auth`]: argon2 passwords, sessions, roles, the guard, login rate limiting.
+//! - [`http`]: refusals and their log lines, query parameter parsing, body limit, security headers.
+//! - [`api`]: the JSON answers (and the pictures); [`pages`]: the same data as HTML; [`charts`]: inline SVG.
+//! - [`openapi`]: the OpenAPI 3.1 document.
+//!
+//! The dashboard reads the database through its own read-only connections ([`crate::store::ReadPool`]) and
+//! only through the k-suppressed queries of [`crate::store::query`], with the config's `min_tracks` as k,
+//! exactly as `iobox report`. The only pixels it serves are anonymized stills ([`crate::live::Still`]),
+//! overlays drawn on them, and the floor plan. It serves no file by a path taken from a request: camera
+//! names in paths are looked up among the config's cameras, and the style sheet and script are compiled in.
+//!
+//! Requests are answered by a small tokio runtime (2 threads) on a thread of its own; database queries,
+//! password checks and pictures run on its blocking pool.
+
+pub(crate) mod api;
+pub mod auth;
+pub(crate) mod charts;
+pub(crate) mod http;
+pub(crate) mod openapi;
+pub(crate) mod pages;
+pub(crate) mod routes;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::calibration::{Calibration, FloorPlan};
+use crate::config::Config;
+use crate::live::Live;
+use crate::store::ReadPool;
+
+pub use auth::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("dashboard: cannot listen on {addr}: {message}")]
+    Listen { addr: SocketAddr, message: String },
+    #[error("dashboard: {0}")]
+    Start(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+/// A camera as the dashboard knows it.
+pub(crate) struct CameraInfo {
+    pub name: String,
+    pub kind: String,
+    /// The calibration, or why it could not be loaded; `None` when the camera has none.
+    pub calibration: Option<Result<Calibration, String>>,
+}
+
+impl CameraInfo {
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref().and_then(|c| c.as_ref().ok())
+    }
+}
+
+/// The site's floor plan: the PNG served at /api/plan.png, its size and scale.
+pub(crate) struct Plan {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub floor: FloorPlan,
+}
+
+/// What every request handler shares.
+pub(crate) struct Inner {
+    pub k: u32,
+    pub db: ReadPool,
+    pub cameras: Vec<CameraInfo>,
+    pub plan: Option<Plan>,
+    pub sessions: auth::Sessions,
+    pub attempts: auth::Attempts,
+    pub secure_cookie: bool,
+    pub live: Option<Arc<Live>>,
+    /// `[output] snapshot` with `{camera}`: the run's anonymized snapshot files.
+    pub snapshot: Option<String>,
+    pub rules: Vec<crate::alerts::Rule>,
+    pub openapi: String,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The config's camera of this name (the name in a request path is only ever compared, never used).
+    pub fn camera(&self, name: &str) -> Result<&CameraInfo, http::Refusal> {
+        self.cameras
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| http::Refusal::not_found(format!("no camera called {:?} in the config", http::clip(name))))
+    }
+
+    /// The snapshot file of a config camera.
+    pub fn snapshot_path(&self, camera: &CameraInfo) -> Option<PathBuf> {
+        self.snapshot.as_ref().map(|t| PathBuf::from(t.replace("{camera}", &camera.name)))
+    }
+}
+
+/// A running dashboard.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the database (creating and upgrading it when needed, so that the users table exists), loads
+    /// the cameras' calibrations and the floor plan, binds `listen` and starts answering. Port 0 picks a
+    /// free port: see [`Server::addr`].
+    pub fn start(config: &Config, listen: SocketAddr, live: Option<Arc<Live>>) -> Result<Server, Error> {
+        drop(crate::store::open_rw(&config.store_path)?);
+        let db = ReadPool::open(&config.store_path, 4)?;
+        let users = db.with(crate::store::users::count)?;
+        let cameras: Vec<CameraInfo> = config
+            .cameras
+            .iter()
+            .map(|c| CameraInfo {
+                name: c.source.name.clone(),
+                kind: format!("{:?}", c.source.kind).to_lowercase(),
+                calibration: c.calibration.as_deref().map(|p| Calibration::load(p).map_err(|e| e.to_string())),
+            })
+            .collect();
+        for c in &cameras {
+            if let Some(Err(e)) = &c.calibration {
+                tracing::warn!(camera = %c.name, "dashboard: calibration not shown: {e}");
+            }
+        }
+        let plan = load_plan(&cameras);
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| Error::Listen { addr: listen, message: e.to_string() })?;
+        listener.set_nonblocking(true).map_err(|e| Error::Start(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| Error::Start(e.to_string()))?;
+        let state = AppState(Arc::new(Inner {
+            k: config.min_tracks,
+            db,
+            cameras,
+            plan,
+            sessions: auth::Sessions::new(config.dashboard.session),
+            attempts: auth::Attempts::default(),
+            secure_cookie: config.dashboard.secure_cookie,
+            live,
+            snapshot: config.snapshot.clone(),
+            rules: config.alerts.rules.clone(),
+            openapi: openapi::document(&config.cameras.iter().map(|c| c.source.name.clone()).collect::<Vec<_>>())
+                .to_string(),
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(8)
+            .thread_name("dashboard")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Start(e.to_string()))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let thread = std::thread::Builder::new()
+            .name("dashboard".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("dashboard: {e}");
+                            return;
+                        }
+                    };
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!("dashboard: {e}");
+                    }
+                });
+                // Connections still open after the shutdown signal are dropped here.
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .map_err(|e| Error::Start(e.to_string()))?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "dashboard: listening on {addr}, reachable from other machines; it speaks plain HTTP, so put it \
+                 behind a TLS proxy (and set [dashboard] secure_cookie = true) or keep it on 127.0.0.1"
+            );
+        }
+        tracing::info!("dashboard listening on http://{addr}");
+        if users == 0 {
+            tracing::warn!(
+                "dashboard: no users yet. Create the first one on this box with:  iobox user add NAME --role \
+                 integrator{}",
+                if config.origin.starts_with('<') { String::new() } else { format!(" --config {}", config.origin) }
+            );
+        }
+        Ok(Server { addr, shutdown: Some(tx), thread: Some(thread) })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets requests in flight finish (2 s at most) and returns.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+/// The floor plan of the first calibration whose plan image can be read (every camera of a site shares
+/// one plan), re-encoded as PNG.
+fn load_plan(cameras: &[CameraInfo]) -> Option<Plan> {
+    let cal = cameras.iter().find_map(|c| c.calibration().filter(|c| c.floor_plan.image.is_file()))?;
+    let image = match image::open(&cal.floor_plan.image) {
+        Ok(i) => i.to_rgb8(),
+        Err(e) => {
+            tracing::warn!("dashboard: floor plan {}: {e}", cal.floor_plan.image.display());
+            return None;
+        }
+    };
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).ok()?;
+    Some(Plan { png: png.into_inner(), width: image.width(), height: image.height(), floor: cal.floor_plan.clone() })
+}
