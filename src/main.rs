@@ -325,11 +325,16 @@ fn init_logging(verbose: u8) {
 
 fn stop_on_signal() -> Stop {
     let stop = Stop::new();
-    let s = stop.clone();
-    if let Err(e) = ctrlc::set_handler(move || s.request()) {
+    on_signal(&[&stop]);
+    stop
+}
+
+/// Ctrl-C and SIGTERM request each of `stops` (the handler can be installed once per process).
+fn on_signal(stops: &[&Stop]) {
+    let stops: Vec<Stop> = stops.iter().map(|s| (*s).clone()).collect();
+    if let Err(e) = ctrlc::set_handler(move || stops.iter().for_each(Stop::request)) {
         tracing::warn!("cannot install the Ctrl-C handler: {e}");
     }
-    stop
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
@@ -545,7 +550,9 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
     }
     tracing::info!(config = %config.origin, db = %config.store_path.display(), cameras = config.cameras.len(), "starting");
-    let stop = stop_on_signal();
+    // The run requests its own stop when its cameras end; the dashboard serves on until a signal.
+    let (stop, signal) = (Stop::new(), Stop::new());
+    on_signal(&[&stop, &signal]);
     let live = args.serve.then(|| iobox::live::Live::new(config.dashboard.preview_every));
     let server = match &live {
         Some(live) => Some(iobox::server::Server::start(
@@ -595,9 +602,9 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
     }
     if let Some(server) = server {
-        if !stop.requested() {
+        if !signal.requested() {
             eprintln!("the cameras have ended; the dashboard is still at http://{} (Ctrl-C to stop)", server.addr());
-            while !stop.sleep(std::time::Duration::from_secs(3600)) {}
+            while !signal.sleep(std::time::Duration::from_secs(3600)) {}
         }
         server.stop();
     }

@@ -260,7 +260,8 @@ fn add_security_headers(h: &mut HeaderMap, path: &str) {
     );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Not no-referrer: with it, browsers send `Origin: null` on the dashboard's own form posts.
+    set(h, header::REFERRER_POLICY, "same-origin");
     if path.starts_with("/static/") {
         set(h, header::CACHE_CONTROL, "private, max-age=3600");
     } else {

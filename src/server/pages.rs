@@ -23,7 +23,7 @@ const NAV: [(&str, &str); 5] =
 fn head(title: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{} · iobox</title><link rel=\"stylesheet\" \
+         content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{} · iobox</title><link rel=\"stylesheet\" \
          href=\"/static/app.css\"><script src=\"/static/app.js\" defer></script></head>",
         esc(title)
     )

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use iobox::infer::ModelSource;
 
@@ -46,6 +47,40 @@ pub fn spawn_iobox(args: &[&str], cwd: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("iobox binary starts")
+}
+
+/// A config for the bundled sample clip (as the embedded default) that also writes an anonymized snapshot
+/// per camera to `snapshots/{camera}.jpg` beside it.
+pub fn sample_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("sample.toml");
+    let root = root();
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\npath = \"sample.sqlite\"\n[output]\nsnapshot = \"snapshots/{{camera}}.jpg\"\nsnapshot_every_s = 5\n\
+             {extra}\n[[camera]]\nname = \"sample\"\nkind = \"file\"\nuri = \"{}\"\ncalibration = \"{}\"\n",
+            sample_clip().display(),
+            root.join("calibration/sample.toml").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The database (and snapshots) of one real `iobox run` on the sample clip, made once for every test that
+/// reads it (report, export, dashboard): six people, one at a time (tests/data/ground_truth.toml).
+pub fn sample_db() -> &'static Path {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("sample.sqlite");
+        let config = sample_config(&dir, "");
+        let out = iobox(&["run", "--config", config.to_str().unwrap(), "--db", db.to_str().unwrap(), "--json"], &dir);
+        assert!(out.status.success(), "{}", text(&out));
+        db
+    })
 }
 
 pub fn text(o: &Output) -> String {

@@ -13,3 +13,4 @@ mod models;
 mod perception;
 mod report;
 mod rtsp;
+mod server;
