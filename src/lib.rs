@@ -19,6 +19,7 @@
 //! - [`store`]: SQLite schema, migrations, the batched writer thread, k-suppressed report queries and raw
 //!   exports. The only module that knows rusqlite.
 //! - [`jobs`]: `iobox blur`, `run`, `analyze`, `calibrate`, `report` and `export`, end to end.
+//! - [`heatmap`]: floor-plan heatmaps (presence, dwell) with a colour bar, from k-suppressed cells.
 //! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
@@ -30,6 +31,7 @@ pub mod calibration;
 pub mod capture;
 pub mod config;
 pub mod geometry;
+pub mod heatmap;
 pub mod infer;
 pub mod jobs;
 pub mod overlay;

@@ -87,3 +87,18 @@ pub fn dlib_boxes(xml: &Path) -> Vec<(String, Vec<GtBox>)> {
     }
     out
 }
+
+/// The database of one real `iobox run` on the bundled sample with the embedded default config (calibrated:
+/// entries, exits, dwell, journeys, mood, heat), made once per test binary and shared read-only.
+pub fn sample_db() -> &'static Path {
+    static DB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sample-run");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("sample.sqlite");
+        let out = iobox(&["run", "--db", db.to_str().unwrap(), "--json"], &dir);
+        assert!(out.status.success(), "{}", text(&out));
+        db
+    })
+}

@@ -5,25 +5,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::common;
 
-/// The sample run's database, made once for every test of this module.
 fn sample_db() -> &'static Path {
-    static DB: OnceLock<PathBuf> = OnceLock::new();
-    DB.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("sample.sqlite");
-        let out = common::iobox(&["run", "--db", db.to_str().unwrap(), "--json"], &dir);
-        assert!(out.status.success(), "{}", common::text(&out));
-        db
-    })
+    common::sample_db()
 }
 
 fn ground_truth_people() -> i64 {
