@@ -9,5 +9,4 @@ fi
 command -v /usr/bin/time >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq time >/dev/null; }
 cargo build --release
 cargo bench --bench pipeline -- --noplot
-cargo bench --bench report
 python3 scripts/bench.py "$@"
