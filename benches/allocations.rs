@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use iobox::anonymize::BlurConfig;
 use iobox::behaviour::{Behaviour, BehaviourConfig, Observation};
 use iobox::calibration::Calibration;
-use iobox::capture::{self, SourceKind, SourceSpec};
+use iobox::capture;
 use iobox::infer::ModelSource;
 use iobox::stop::Stop;
 use iobox::worker::{CameraPerception, Perception, PerceptionConfig};
@@ -59,10 +59,8 @@ fn main() {
     let mut behaviour = Behaviour::for_calibration(&cal, BehaviourConfig::default()).unwrap();
     let mut cam = CameraPerception::new(BlurConfig::default(), config.tracker, Some(cal));
 
-    let spec = SourceSpec::new("bench", SourceKind::File, root.join("samples/one-by-one-person-detection.mp4").to_string_lossy());
-    let (tx, rx) = capture::queue::frame_queue(4, spec.queue_policy());
     let stop = Stop::new();
-    let source = capture::gst_source::spawn(spec, 0, tx, stop.clone()).unwrap();
+    let (rx, source) = capture::open_file(&root.join("samples/one-by-one-person-detection.mp4"), &stop).unwrap();
     let (mut process, mut behave) = (Vec::new(), Vec::new());
     let mut observations = Vec::new();
     let mut events = Vec::new();
