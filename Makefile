@@ -1,10 +1,13 @@
 # The two commands a new user needs (see README.md). Each first installs whatever is missing.
 .PHONY: demo test setup bench clean
 
-# Anonymize the bundled sample clip and log what was seen: out/sample.mp4 and iobox.sqlite.
+# Anonymize the bundled sample clip and log what was seen: out/sample.mp4, iobox.sqlite, a report and a
+# heatmap (out/heatmap.png).
 demo:
 	scripts/setup.sh demo
 	cargo run --release -- run --record 'out/{camera}.mp4'
+	cargo run --release -- report
+	cargo run --release -- heatmap --out out/heatmap.png
 
 # The whole test suite (unit, property and integration tests on real media).
 test:

@@ -199,7 +199,17 @@ def main():
         blur_section(args.reps)
 
 
+def allocations():
+    """Heap allocations per frame in steady state (benches/allocations.rs, a counting allocator)."""
+    p = subprocess.run(["cargo", "bench", "--bench", "allocations"], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(p.stderr)
+    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
 def perception_section(reps):
+    alloc = allocations()
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_vs_inference(reps, Path(tmp))
     crit = criterion_medians()
@@ -238,6 +248,15 @@ Target: within 15% of the bound (ratio at least 0.85). Per-frame medians inside 
 conversion, which share the two cores with the models.
 
 Ratio per repetition: {', '.join(f"{r['ratio']:.3f}" for r in rows)}.
+
+Heap allocations per frame in steady state (`cargo bench --bench allocations`: a counting global allocator
+around the worker's per-frame sequence on {alloc['frames']} frames of the bundled clip, after 100 warm-up
+frames): perception (faces, pose, emotion, blur, tracking, floor positions) median {alloc['process_median']},
+max {alloc['process_max']}; behaviour median {alloc['behaviour_median']}, max {alloc['behaviour_max']} (a
+journey's zone list when a track ends). The perception figure is the `ort` bindings' own bookkeeping
+around each `Session::run` (2 per call plus 2 per output: RetinaFace has 3 outputs, MoveNet and the
+expression model 1 each; measured by calling each model alone); frames, input tensors, crops and every
+buffer of iobox's own are reused.
 """
     replace_section("perception", body)
     print(body)

@@ -1073,7 +1073,7 @@ impl Calibration {
     /// Parses TOML text; `path` names it in errors and `base` anchors the relative plan image path.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Calibration> {
         let raw: RawCalibration = toml::from_str(text)
-            .map_err(|e| Error::Parse { path: path.to_path_buf(), message: describe_toml_error(text, &e) })?;
+            .map_err(|e| Error::Parse { path: path.to_path_buf(), message: crate::config::describe_toml_error(text, &e) })?;
         validate(raw, path, base)
     }
 
@@ -1273,18 +1273,6 @@ fn horizon_line(h: &FloorFromImage, w: f64, ht: f64) -> String {
             )
         }
         _ => "horizon: crosses the frame; pixels beyond it are not floor".into(),
-    }
-}
-
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!("line {line}: {msg} (at `{snippet}`)")
-        }
-        None => msg,
     }
 }
 

@@ -296,7 +296,8 @@ impl Config {
     }
 }
 
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+/// A TOML error as `line N: message (at `the line`)`, for every TOML file iobox reads.
+pub(crate) fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
     match e.span() {
         Some(span) => {

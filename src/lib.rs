@@ -19,6 +19,7 @@
 //! - [`store`]: SQLite schema, migrations, the batched writer thread, k-suppressed report queries and raw
 //!   exports. The only module that knows rusqlite.
 //! - [`jobs`]: `iobox blur`, `run`, `analyze`, `calibrate`, `report` and `export`, end to end.
+//! - [`heatmap`]: floor-plan heatmaps (presence, dwell) with a colour bar, from k-suppressed cells.
 //! - [`overlay`]: pictures: calibration overlays on anonymized frames and on the floor plan.
 //! - [`live`]: what a run shares with the dashboard in its process: the latest anonymized still of each
 //!   camera and the recent alerts.
@@ -34,6 +35,7 @@ pub mod calibration;
 pub mod capture;
 pub mod config;
 pub mod geometry;
+pub mod heatmap;
 pub mod infer;
 pub mod jobs;
 pub mod live;

@@ -63,6 +63,23 @@ enum Command {
     /// Dashboard users: add (with a password and a role), list, remove.
     #[command(subcommand)]
     User(UserCommand),
+    /// Draw where people were (presence) or lingered (dwell) on the floor plan, with a colour bar (PNG).
+    Heatmap(HeatmapArgs),
+}
+
+#[derive(Args)]
+struct HeatmapArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// presence (where people are) or dwell (where they linger).
+    #[arg(long, value_enum, default_value = "presence")]
+    kind: iobox::heatmap::HeatKind,
+    /// Only this camera (default: every camera on the floor plan).
+    #[arg(long)]
+    camera: Option<String>,
+    /// The picture to write (.png).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Where the dashboard and `iobox user` find the database.
@@ -362,6 +379,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Analyze(args) => analyze(args),
         Command::Report(args) => report(args),
         Command::Export(args) => export(args),
+        Command::Heatmap(args) => heatmap(args),
         Command::Serve(args) => serve(args),
         Command::User(cmd) => user(cmd),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
@@ -686,6 +704,37 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         top_journeys: args.top,
     };
     print!("{}", render(&build(&options)?, args.format));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
+    use iobox::jobs::heatmap::{heatmap, site_floor_plan};
+    let (config, db, period) = args.read.resolve(|now| now - 7 * 86_400_000)?;
+    if let Some(c) = &args.camera {
+        if !config.cameras.iter().any(|cam| &cam.source.name == c) {
+            bail!("--camera {c}: no such camera in {}", config.origin);
+        }
+    }
+    let plan = site_floor_plan(&config)?;
+    let day = |ms: i64| iobox::jobs::report::format_day(ms);
+    let title = format!(
+        "{} {} .. {}{}",
+        args.kind.title(),
+        if period.from_ms == i64::MIN { "start".to_string() } else { day(period.from_ms) },
+        if period.to_ms == i64::MAX { "now".to_string() } else { day(period.to_ms) },
+        args.camera.as_ref().map(|c| format!(", camera {c}")).unwrap_or_default()
+    );
+    let (picture, legend) = heatmap(&db, &plan, period, config.min_tracks, args.kind, args.camera.as_deref(), &title)?;
+    picture.save(&args.out)?;
+    eprintln!(
+        "{}: {} cells, {} suppressed (fewer than {} people), scale 0..{:.1} {}",
+        args.out.display(),
+        legend.cells_drawn,
+        legend.cells_suppressed,
+        config.min_tracks,
+        legend.max,
+        legend.unit
+    );
     Ok(ExitCode::SUCCESS)
 }
 

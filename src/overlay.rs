@@ -18,6 +18,9 @@ pub enum Error {
     Io { path: std::path::PathBuf, message: String },
 }
 
+/// A rectangle in picture pixels: (x0, y0, x1, y1), end exclusive; may reach outside the picture.
+pub type Rect = (i64, i64, i64, i64);
+
 /// An image being drawn on.
 pub struct Picture {
     image: RgbImage,
@@ -92,6 +95,45 @@ impl Picture {
             std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
         }
         self.image.save(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Copies `other` into this picture with its top-left corner at (x, y).
+    pub fn paste(&mut self, other: &Picture, x: u32, y: u32) {
+        image::imageops::replace(&mut self.image, &other.image, x as i64, y as i64);
+    }
+
+    /// Pixels of `rect` (x0, y0, x1, y1; end exclusive) that also lie in `clip` and in the picture.
+    fn clipped(&self, rect: Rect, clip: Rect) -> Option<(u32, u32, u32, u32)> {
+        let x0 = rect.0.max(clip.0).max(0);
+        let y0 = rect.1.max(clip.1).max(0);
+        let x1 = rect.2.min(clip.2).min(self.width() as i64);
+        let y1 = rect.3.min(clip.3).min(self.height() as i64);
+        (x1 > x0 && y1 > y0).then_some((x0 as u32, y0 as u32, x1 as u32, y1 as u32))
+    }
+
+    /// Mixes `colour` into `rect` with `opacity` (0..1), inside `clip`.
+    pub fn blend_rect(&mut self, rect: Rect, colour: Rgb<u8>, opacity: f64, clip: Rect) {
+        let Some((x0, y0, x1, y1)) = self.clipped(rect, clip) else { return };
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let p = self.image.get_pixel_mut(x, y);
+                *p = Rgb(std::array::from_fn(|k| {
+                    (colour[k] as f64 * opacity + p[k] as f64 * (1.0 - opacity)).round() as u8
+                }));
+            }
+        }
+    }
+
+    /// Diagonal hatching over `rect`, inside `clip` (marks cells suppressed for having too few people).
+    pub fn hatch_rect(&mut self, rect: Rect, colour: Rgb<u8>, clip: Rect) {
+        let Some((x0, y0, x1, y1)) = self.clipped(rect, clip) else { return };
+        for y in y0..y1 {
+            for x in x0..x1 {
+                if (x + y) % 6 < 2 {
+                    self.image.put_pixel(x, y, colour);
+                }
+            }
+        }
     }
 
     /// A line `thickness` pixels wide.

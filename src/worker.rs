@@ -184,16 +184,17 @@ pub struct Processed {
 /// The head box of a person from its visible head keypoints, or `None` when no head keypoint is visible.
 pub fn head_box(person: &Person, min_score: f32) -> Option<BoxInImage> {
     let head = [pose::NOSE, pose::LEFT_EYE, pose::RIGHT_EYE, pose::LEFT_EAR, pose::RIGHT_EAR];
-    let visible: Vec<PointInImage> = head.iter().filter_map(|&k| person.keypoint(k, min_score)).collect();
-    if visible.is_empty() {
-        return None;
-    }
     let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in &visible {
+    let mut any = false;
+    for p in head.iter().filter_map(|&k| person.keypoint(k, min_score)) {
+        any = true;
         x1 = x1.min(p.x);
         y1 = y1.min(p.y);
         x2 = x2.max(p.x);
         y2 = y2.max(p.y);
+    }
+    if !any {
+        return None;
     }
     // Head size from what is visible: the keypoints' own spread, the shoulders, or the body's height.
     let spread = (x2 - x1).max(y2 - y1);

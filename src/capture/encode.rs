@@ -153,9 +153,7 @@ fn pipeline_error(pipeline: &gst::Pipeline) -> Option<String> {
 /// Counts the frames of a video file by decoding it (used by tests and `iobox blur` checks).
 pub fn count_frames(path: &Path) -> Result<(u64, u32, u32)> {
     super::init()?;
-    let spec = super::SourceSpec::new("probe", super::SourceKind::File, path.to_string_lossy());
-    let (tx, rx) = super::queue::frame_queue(4, super::QueuePolicy::Block);
-    let handle = super::gst_source::spawn(spec, 0, tx, crate::stop::Stop::new())?;
+    let (rx, handle) = super::open_file(path, &crate::stop::Stop::new())?;
     let (mut n, mut w, mut h) = (0u64, 0u32, 0u32);
     while let Ok(frame) = rx.recv() {
         n += 1;

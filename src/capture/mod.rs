@@ -61,6 +61,15 @@ pub fn init() -> Result<()> {
     INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string())).clone().map_err(Error::Init)
 }
 
+/// Opens a video file for reading every frame in order (back-pressure, no drops): the frames arrive on the
+/// receiver until the file ends; the handle's `join` says whether it ended well.
+pub fn open_file(path: &std::path::Path, stop: &crate::stop::Stop) -> Result<(FrameReceiver, CameraHandle)> {
+    let spec = SourceSpec::new("file", SourceKind::File, path.to_string_lossy());
+    let (tx, rx) = queue::frame_queue(4, spec.queue_policy());
+    let handle = gst_source::spawn(spec, 0, tx, stop.clone())?;
+    Ok((rx, handle))
+}
+
 /// Bytes per row of a packed RGB image as GStreamer lays it out by default (rows padded to 4 bytes).
 pub fn default_rgb_stride(width: u32) -> usize {
     (width as usize * 3 + 3) & !3

@@ -2,7 +2,7 @@
 //! class probabilities leave this module: the crops live in a reused input tensor and are overwritten by
 //! the next frame.
 
-use ndarray::Array4;
+use ndarray::ArrayView4;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -40,7 +40,8 @@ pub struct EmotionClassifier {
     /// Time spent inside ONNX Runtime's `run` alone (no pre- or post-processing).
     pub run_time: crate::stats::Ring,
     config: EmotionConfig,
-    input: Array4<f32>,
+    /// Crops for up to as many faces as any frame had so far, `[n, 64, 64, 1]` packed; reused.
+    input: Vec<f32>,
     resize: Bilinear,
 }
 
@@ -50,7 +51,7 @@ impl EmotionClassifier {
             run_time: crate::stats::Ring::default(),
             session: models.load(ModelKind::Emotion)?,
             config,
-            input: Array4::zeros((1, SIDE, SIDE, 1)),
+            input: Vec::new(),
             resize: Bilinear::default(),
         })
     }
@@ -68,11 +69,11 @@ impl EmotionClassifier {
         if chosen == 0 {
             return Ok(());
         }
-        if self.input.shape()[0] != chosen {
-            self.input = Array4::zeros((chosen, SIDE, SIDE, 1));
+        if self.input.len() < chosen * SIDE * SIDE {
+            self.input.resize(chosen * SIDE * SIDE, 0.0);
         }
         {
-            let data = self.input.as_slice_mut().expect("standard layout");
+            let data = &mut self.input[..chosen * SIDE * SIDE];
             let mut slot = 0;
             for f in faces.iter().filter(|f| f.width().max(f.height()) >= self.config.min_face_px) {
                 let g = f.expanded(self.config.crop_margin);
@@ -89,7 +90,9 @@ impl EmotionClassifier {
             }
         }
         let err = run_err(ModelKind::Emotion);
-        let input = TensorRef::from_array_view(self.input.view()).map_err(&err)?;
+        let crops = ArrayView4::from_shape((chosen, SIDE, SIDE, 1), &self.input[..chosen * SIDE * SIDE])
+            .expect("the buffer holds `chosen` crops");
+        let input = TensorRef::from_array_view(crops).map_err(&err)?;
         let started = std::time::Instant::now();
         let outputs = self.session.run(ort::inputs!["input" => input]).map_err(&err)?;
         self.run_time.push(started.elapsed());

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::anonymize::BlurConfig;
 use crate::calibration::Calibration;
-use crate::capture::{self, SourceKind, SourceSpec, still};
+use crate::capture::{self, still};
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
 use crate::infer::ModelSource;
 use crate::infer::emotion::{EMOTIONS, EmotionProbs};
@@ -138,9 +138,7 @@ impl AnalyzeJob {
             each(Record::End { frames: 1, ended_tracks: cam.finish().iter().map(|t| t.to_string()).collect() });
             return Ok(1);
         }
-        let spec = SourceSpec::new("input", SourceKind::File, self.input.to_string_lossy());
-        let (tx, rx) = capture::queue::frame_queue(4, spec.queue_policy());
-        let camera = capture::gst_source::spawn(spec, 0, tx, stop.clone())?;
+        let (rx, camera) = capture::open_file(&self.input, stop)?;
         let mut failure = None;
         while let Ok(frame) = rx.recv() {
             if failure.is_some() {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::anonymize::BlurConfig;
 use crate::capture::encode::{VideoWriter, is_video_path};
-use crate::capture::{self, SourceKind, SourceSpec, still};
+use crate::capture::{self, still};
 use crate::infer::ModelSource;
 use crate::infer::face::FaceConfig;
 use crate::stop::Stop;
@@ -109,9 +109,7 @@ impl BlurJob {
         stop: &Stop,
     ) -> Result<BlurReport, JobError> {
         let start = Instant::now();
-        let spec = SourceSpec::new("input", SourceKind::File, self.input.to_string_lossy());
-        let (tx, rx) = capture::queue::frame_queue(4, spec.queue_policy());
-        let camera = capture::gst_source::spawn(spec, 0, tx, stop.clone())?;
+        let (rx, camera) = capture::open_file(&self.input, stop)?;
         let bar = self.progress.then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(

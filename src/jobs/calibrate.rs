@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::anonymize::{AnonymizedFrame, BlurConfig};
 use crate::calibration::Calibration;
-use crate::capture::{self, SourceKind, SourceSpec, still};
+use crate::capture::{self, still};
 use crate::infer::ModelSource;
 use crate::overlay;
 use crate::stop::Stop;
@@ -23,9 +23,7 @@ pub fn anonymized_frame(input: &Path, at: Duration, models: &ModelSource, percep
         still::read(input)?
     } else {
         let stop = Stop::new();
-        let spec = SourceSpec::new("frame", SourceKind::File, input.to_string_lossy());
-        let (tx, rx) = capture::queue::frame_queue(2, spec.queue_policy());
-        let cam = capture::gst_source::spawn(spec, 0, tx, stop.clone())?;
+        let (rx, cam) = capture::open_file(input, &stop)?;
         let mut chosen = None;
         while let Ok(frame) = rx.recv() {
             if chosen.is_none() && frame.meta.pts.unwrap_or(Duration::ZERO) >= at {

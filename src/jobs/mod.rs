@@ -3,6 +3,7 @@
 //! - [`blur`]: `iobox blur IN OUT`, offline anonymization of a file.
 //! - [`run`]: `iobox run`, the appliance.
 //! - [`analyze`]: `iobox analyze`, what the models see, as JSON.
+//! - [`heatmap`]: `iobox heatmap`, the floor-plan heatmap picture.
 //! - [`calibrate`]: `iobox calibrate overlay`, calibration pictures.
 //! - [`report`]: `iobox report`, k-suppressed figures for a store manager; [`export`]: `iobox export`.
 
@@ -10,6 +11,7 @@ pub mod analyze;
 pub mod blur;
 pub mod calibrate;
 pub mod export;
+pub mod heatmap;
 pub mod report;
 pub mod run;
 

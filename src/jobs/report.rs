@@ -83,6 +83,11 @@ pub struct Report {
     pub top_journeys: Vec<JourneyCount>,
 }
 
+/// `YYYY-MM-DD HH:MM` in local time, for titles.
+pub fn format_day(ms: i64) -> String {
+    local(ms).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| ms.to_string())
+}
+
 fn local(ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(ms).single()
 }

@@ -15,6 +15,7 @@ use super::routes::{self, HEAT_PARAMS, JOURNEY_PARAMS, RANGE_PARAMS};
 use super::{AppState, CameraInfo};
 use crate::alerts::AlertKind;
 use crate::calibration::FitMethod;
+use crate::heatmap::HeatKind;
 use crate::jobs::report::Hourly;
 use crate::live::Still;
 use crate::store::query::{
@@ -246,12 +247,14 @@ pub(crate) async fn heatmap_data(state: &AppState, raw: Option<&str>) -> Result<
         shown: cells.iter().filter(|c| !c.suppressed).count(),
         suppressed: cells.iter().filter(|c| c.suppressed).count(),
         cells,
-        plan: state.plan.as_ref().map(|p| PlanInfo {
-            url: "/api/plan.png",
-            width: p.width,
-            height: p.height,
-            pixels_per_metre: p.floor.pixels_per_metre,
-            origin_px: [p.floor.origin_px.0, p.floor.origin_px.1],
+        plan: state.plan.as_ref().and_then(|p| {
+            p.image.as_ref().map(|i| PlanInfo {
+                url: "/api/plan.png",
+                width: i.width,
+                height: i.height,
+                pixels_per_metre: p.floor.pixels_per_metre,
+                origin_px: [p.floor.origin_px.0, p.floor.origin_px.1],
+            })
         }),
         zones: zone_shapes(state, camera.as_deref()),
     };
@@ -583,8 +586,38 @@ pub(crate) async fn plan_overlay(
 
 pub(crate) async fn plan(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Refusal> {
     Query::parse(q.as_deref(), &[])?;
-    let plan = s.plan.as_ref().ok_or_else(|| Refusal::not_found("no camera's calibration has a readable floor plan"))?;
+    let plan = s
+        .plan
+        .as_ref()
+        .and_then(|p| p.image.as_ref())
+        .ok_or_else(|| Refusal::not_found("no camera's calibration has a readable floor plan"))?;
     Ok(bytes("image/png", plan.png.clone()))
+}
+
+/// The heatmap as a picture with its colour bar: what `iobox heatmap` draws, for the same parameters as
+/// /api/heatmap.
+pub(crate) async fn heatmap_png(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Refusal> {
+    let map = heatmap_data(&s, q.as_deref()).await?;
+    let plan = s
+        .plan
+        .as_ref()
+        .map(|p| p.floor.clone())
+        .ok_or_else(|| Refusal::not_found("no camera has a calibration, and the heatmap is drawn on its floor plan"))?;
+    let kind = if map.kind == "dwell" { HeatKind::Dwell } else { HeatKind::Presence };
+    let day = crate::jobs::report::format_day;
+    let title = format!(
+        "{} {} .. {}{}",
+        kind.title(),
+        map.range.from_ms.map(day).unwrap_or_else(|| "start".into()),
+        map.range.to_ms.map(day).unwrap_or_else(|| "now".into()),
+        map.camera.as_ref().map(|c| format!(", camera {c}")).unwrap_or_default()
+    );
+    let png = blocking(move || {
+        let (pic, _) = crate::jobs::heatmap::draw(&plan, &map.cells, kind, &title);
+        pic.png().map_err(|e| Refusal::internal(e.to_string()))
+    })
+    .await?;
+    Ok(bytes("image/png", png))
 }
 
 pub(crate) async fn openapi(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Refusal> {

@@ -22,26 +22,12 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// The heatmap's colour ramp (light yellow to dark red, readable on a light floor plan), `t` in 0..=1.
-pub(crate) const RAMP: [(f64, [u8; 3]); 5] = [
-    (0.0, [255, 255, 178]),
-    (0.25, [254, 204, 92]),
-    (0.5, [253, 141, 60]),
-    (0.75, [240, 59, 32]),
-    (1.0, [189, 0, 38]),
-];
+/// Opacity of a cell over the plan, as in the PNG ([`crate::heatmap::render`]).
+const CELL_OPACITY: f64 = 0.7;
 
+/// The heatmap's colour for `t` in 0..=1: the same map as the PNG ([`crate::heatmap::colour`]).
 pub(crate) fn ramp(t: f64) -> [u8; 3] {
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    for w in RAMP.windows(2) {
-        let ((t0, a), (t1, b)) = (w[0], w[1]);
-        if t <= t1 {
-            let f = (t - t0) / (t1 - t0);
-            let mix = |i: usize| (a[i] as f64 + (b[i] as f64 - a[i] as f64) * f).round() as u8;
-            return [mix(0), mix(1), mix(2)];
-        }
-    }
-    RAMP[RAMP.len() - 1].1
+    crate::heatmap::colour(if t.is_finite() { t } else { 0.0 }).0
 }
 
 fn hex([r, g, b]: [u8; 3]) -> String {
@@ -353,7 +339,7 @@ pub(crate) fn heatmap(map: &Heatmap) -> String {
                 let _ = write!(
                     s,
                     "<rect class=\"cell\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{side:.1}\" height=\"{side:.1}\" fill=\"{}\" \
-                     fill-opacity=\"0.78\"><title>{} {}</title></rect>",
+                     fill-opacity=\"{CELL_OPACITY}\"><title>{} {}</title></rect>",
                     hex(ramp(v / max)),
                     fmt_num(v),
                     map.unit
@@ -372,15 +358,16 @@ pub(crate) fn heatmap(map: &Heatmap) -> String {
     for z in &map.zones {
         let pts: Vec<String> =
             z.polygon.iter().map(|p| frame.px(p[0], p[1])).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let n = z.polygon.len().max(1) as f64;
-        let c = z.polygon.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0] / n, a.1 + p[1] / n));
-        let (cx, cy) = frame.px(c.0, c.1);
+        // The name inside the top-left corner: centroids of nested zones (a table on the floor) collide.
+        let corner = z.polygon.iter().copied().min_by(|a, b| (a[1] + a[0] * 0.01).total_cmp(&(b[1] + b[0] * 0.01)));
+        let (lx, ly) = corner.map(|p| frame.px(p[0], p[1])).unwrap_or_default();
         let _ = write!(
             s,
-            "<polygon class=\"zone {}\" points=\"{}\"/><text class=\"zone-label\" x=\"{cx:.1}\" y=\"{cy:.1}\" \
-             text-anchor=\"middle\">{}</text>",
+            "<polygon class=\"zone {}\" points=\"{}\"/><text class=\"zone-label\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             z.kind,
             pts.join(" "),
+            lx + 4.0,
+            ly + 15.0,
             esc(&z.name)
         );
     }
@@ -397,8 +384,9 @@ pub(crate) fn legend(map: &Heatmap) -> String {
          y1=\"0\" y2=\"0\">",
         map.kind, map.unit
     );
-    for (t, c) in RAMP {
-        let _ = write!(s, "<stop offset=\"{t}\" stop-color=\"{}\"/>", hex(c));
+    for i in 0..=8 {
+        let t = i as f64 / 8.0;
+        let _ = write!(s, "<stop offset=\"{t}\" stop-color=\"{}\"/>", hex(ramp(t)));
     }
     s.push_str("</linearGradient>");
     s.push_str(&hatch("legend-hatch"));
@@ -444,14 +432,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_ramp_runs_from_light_to_dark_and_clamps() {
-        assert_eq!(ramp(0.0), [255, 255, 178]);
-        assert_eq!(ramp(1.0), [189, 0, 38]);
+    fn the_ramp_is_the_pictures_and_clamps() {
+        assert_eq!(ramp(0.3), crate::heatmap::colour(0.3).0);
         assert_eq!(ramp(7.0), ramp(1.0));
         assert_eq!(ramp(f64::NAN), ramp(0.0));
-        let lum = |c: [u8; 3]| c[0] as u32 * 3 + c[1] as u32 * 6 + c[2] as u32;
-        let steps: Vec<u32> = (0..=10).map(|i| lum(ramp(i as f64 / 10.0))).collect();
-        assert!(steps.windows(2).all(|w| w[0] >= w[1]), "{steps:?}");
     }
 
     #[test]

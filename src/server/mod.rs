@@ -62,12 +62,17 @@ impl CameraInfo {
     }
 }
 
-/// The site's floor plan: the PNG served at /api/plan.png, its size and scale.
+/// The site's floor plan (the first calibrated camera's, as `iobox heatmap`): its scale, and when its image
+/// can be read, the PNG served at /api/plan.png and its size.
 pub(crate) struct Plan {
+    pub floor: FloorPlan,
+    pub image: Option<PlanImage>,
+}
+
+pub(crate) struct PlanImage {
     pub png: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    pub floor: FloorPlan,
 }
 
 /// What every request handler shares.
@@ -240,18 +245,24 @@ impl Drop for Server {
     }
 }
 
-/// The floor plan of the first calibration whose plan image can be read (every camera of a site shares
-/// one plan), re-encoded as PNG.
+/// The floor plan of the first calibrated camera (every camera of a site shares one plan), its image
+/// re-encoded as PNG.
 fn load_plan(cameras: &[CameraInfo]) -> Option<Plan> {
-    let cal = cameras.iter().find_map(|c| c.calibration().filter(|c| c.floor_plan.image.is_file()))?;
+    let cal = cameras.iter().find_map(CameraInfo::calibration)?;
     let image = match image::open(&cal.floor_plan.image) {
-        Ok(i) => i.to_rgb8(),
+        Ok(i) => {
+            let i = i.to_rgb8();
+            let mut png = std::io::Cursor::new(Vec::new());
+            i.write_to(&mut png, image::ImageFormat::Png).ok().map(|_| PlanImage {
+                png: png.into_inner(),
+                width: i.width(),
+                height: i.height(),
+            })
+        }
         Err(e) => {
-            tracing::warn!("dashboard: floor plan {}: {e}", cal.floor_plan.image.display());
-            return None;
+            tracing::warn!("dashboard: floor plan {}: {e}; heatmaps are drawn on a grid", cal.floor_plan.image.display());
+            None
         }
     };
-    let mut png = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut png, image::ImageFormat::Png).ok()?;
-    Some(Plan { png: png.into_inner(), width: image.width(), height: image.height(), floor: cal.floor_plan.clone() })
+    Some(Plan { floor: cal.floor_plan.clone(), image })
 }

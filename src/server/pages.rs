@@ -319,6 +319,16 @@ pub(crate) async fn heatmap(
         );
         let keep = [("kind", map.kind.to_string()), ("camera", map.camera.clone().unwrap_or_default())];
         let mut b = range_form("/heatmap", &map.range, &extra, &keep);
+        let png_query: String = [
+            ("from", map.range.from.clone()),
+            ("to", map.range.to.clone()),
+            ("kind", Some(map.kind.to_string())),
+            ("camera", map.camera.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", urlenc(&v))))
+        .collect::<Vec<_>>()
+        .join("&");
         let what = if map.kind == "dwell" {
             "Seconds people spent in each floor cell"
         } else {
@@ -326,12 +336,14 @@ pub(crate) async fn heatmap(
         };
         let _ = write!(
             b,
-            "<p>{what}, {} cells shown, {} suppressed.{}</p><figure class=\"heat\">{}<figcaption>{}</figcaption></figure>",
+            "<p>{what}, {} cells shown, {} suppressed.{}</p><figure class=\"heat\">{}<figcaption>{}</figcaption></figure>\
+             <p><a id=\"png\" href=\"/api/heatmap.png?{}\" download=\"heatmap.png\">Download as a picture</a></p>",
             map.shown,
             map.suppressed,
             if map.plan.is_none() { " No floor plan is configured: cells are drawn on a 1 m grid." } else { "" },
             charts::heatmap(&map),
-            charts::legend(&map)
+            charts::legend(&map),
+            esc(&png_query)
         );
         layout(&state, &viewer, "Heatmaps", "/heatmap", &b)
     });

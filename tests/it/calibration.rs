@@ -88,11 +88,8 @@ fn overlay_draws_on_the_anonymized_frame_and_on_the_plan() {
 }
 
 fn raw_frame_at(seconds: f64) -> iobox::capture::Frame {
-    use iobox::capture::{self, SourceKind, SourceSpec};
     let stop = iobox::stop::Stop::new();
-    let spec = SourceSpec::new("raw", SourceKind::File, common::sample_clip().to_string_lossy());
-    let (tx, rx) = capture::queue::frame_queue(2, spec.queue_policy());
-    let cam = capture::gst_source::spawn(spec, 0, tx, stop.clone()).unwrap();
+    let (rx, cam) = iobox::capture::open_file(&common::sample_clip(), &stop).unwrap();
     let mut chosen = None;
     while let Ok(f) = rx.recv() {
         if chosen.is_none() && f.meta.pts.unwrap() >= Duration::from_secs_f64(seconds) {

@@ -67,12 +67,14 @@ pub fn sample_config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
-/// The database (and snapshots) of one real `iobox run` on the sample clip, made once for every test that
-/// reads it (report, export, dashboard): six people, one at a time (tests/data/ground_truth.toml).
+/// The database of one real `iobox run` on the bundled sample, calibrated as the embedded default config
+/// (entries, exits, dwell, journeys, mood, heat) and also writing the anonymized snapshot
+/// `snapshots/sample.jpg` beside it; made once per test binary and shared read-only (report, export,
+/// heatmap, dashboard). Six people, one at a time (tests/data/ground_truth.toml).
 pub fn sample_db() -> &'static Path {
     static DB: OnceLock<PathBuf> = OnceLock::new();
     DB.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sample-run");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("sample.sqlite");

@@ -9,6 +9,7 @@ mod calibration;
 mod capture;
 mod errors;
 mod events;
+mod heatmap;
 mod models;
 mod perception;
 mod report;
