@@ -113,7 +113,7 @@ pub(crate) fn bars(id: &str, title: &str, rows: &[Bar], k: u32) -> String {
             None => {
                 let _ = write!(
                     s,
-                    "<rect class=\"bar suppressed\" x=\"{LABEL_W}\" y=\"{}\" width=\"{BAR_W}\" height=\"{}\" \
+                    "<rect class=\"suppressed\" x=\"{LABEL_W}\" y=\"{}\" width=\"{BAR_W}\" height=\"{}\" \
                      fill=\"url(#{id}-hatch)\"/><text x=\"{}\" y=\"{}\" class=\"value muted\">suppressed: fewer \
                      than {k} people</text>",
                     y + 3.0,
@@ -166,7 +166,7 @@ pub(crate) fn columns(id: &str, title: &str, cols: &[(String, Option<f64>)], k: 
             None => {
                 let _ = write!(
                     s,
-                    "<rect class=\"bar suppressed\" x=\"{x:.1}\" y=\"20\" width=\"{:.1}\" height=\"{}\" \
+                    "<rect class=\"suppressed\" x=\"{x:.1}\" y=\"20\" width=\"{:.1}\" height=\"{}\" \
                      fill=\"url(#{}-hatch)\"><title>{}: suppressed (fewer than {k} people)</title></rect>",
                     col_w - 2.0,
                     base - 20.0,

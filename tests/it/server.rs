@@ -808,6 +808,7 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
     }
     let profile = site.dir.join("chromium-profile");
     let start = d.url("/heatmap?from=2000-01-01");
+    let base = d.url("");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let outcome = rt.block_on(async {
         use fantoccini::{ClientBuilder, Locator};
@@ -862,7 +863,28 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
                 )
                 .await?;
             let png = client.screenshot().await?;
-            Ok((url, cells, hatched, legend_text, plan, layout, png))
+            // The other pages render too, with their charts and pictures (CSP lets nothing else in); their
+            // screenshots are kept for a person to look at.
+            let mut pages = Vec::new();
+            for (name, path, selector) in [
+                ("overview", "/?from=2000-01-01", "#entries"),
+                ("zones", "/zones?from=2000-01-01", "svg#dwell"),
+                ("journeys", "/journeys?from=2000-01-01", "svg#journeys"),
+                ("cameras", "/cameras", "img.preview"),
+                ("calibration", "/cameras/sample/calibration", "img#overlay"),
+            ] {
+                client.goto(&format!("{base}{path}")).await?;
+                client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(selector)).await?;
+                let images: Value = client
+                    .execute(
+                        "return Promise.all(Array.from(document.images).map(i => i.decode().then(() => \
+                         [i.naturalWidth, i.naturalHeight], () => null)));",
+                        vec![],
+                    )
+                    .await?;
+                pages.push((name, images, client.screenshot().await?));
+            }
+            Ok((url, cells, hatched, legend_text, plan, layout, png, pages))
         }
         .await;
         let result = match result {
@@ -874,7 +896,7 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
     });
     let _ = driver.kill();
     let _ = driver.wait();
-    let (url, cells, hatched, legend_text, plan, layout, png) = outcome.unwrap_or_else(|e| {
+    let (url, cells, hatched, legend_text, plan, layout, png, pages) = outcome.unwrap_or_else(|e| {
         panic!(
             "browser: {e}\nchromedriver log: {}\ndashboard log: {}",
             std::fs::read_to_string(site.dir.join("chromedriver.log")).unwrap_or_default(),
@@ -896,6 +918,15 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
     let screenshots = common::root().join("target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     std::fs::copy(&shot, screenshots.join("heatmap.png")).unwrap();
+    for (name, images, png) in &pages {
+        std::fs::write(screenshots.join(format!("{name}.png")), png).unwrap();
+        for img in images.as_array().unwrap() {
+            assert!(img[0].as_u64().unwrap_or(0) > 0, "{name}: a picture did not load: {images}");
+        }
+    }
+    let decoded = |name: &str| pages.iter().find(|p| p.0 == name).unwrap().1.clone();
+    assert_eq!(decoded("cameras"), json!([[768, 432]]), "the anonymized preview");
+    assert_eq!(decoded("calibration"), json!([[768, 432], [600, 400]]), "the overlay and the plan overlay");
     let img = image::load_from_memory(&png).unwrap().to_rgb8();
     // The median colour of a 9x9 patch of the screenshot.
     let patch = |x: f64, y: f64| -> [i32; 3] {
