@@ -344,12 +344,12 @@ fn worker_loop(
                         Err(e) => tracing::warn!(camera = %slot.name, "{e}"),
                     }
                 }
-                if let Some(path) = &slot.snapshot_path {
-                    if slot.last_snapshot.is_none_or(|t| t.elapsed() >= outputs.snapshot_every) {
-                        slot.last_snapshot = Some(Instant::now());
-                        if let Err(e) = out.frame.save_image(path) {
-                            tracing::warn!(camera = %slot.name, "snapshot: {e}");
-                        }
+                if let Some(path) = &slot.snapshot_path
+                    && slot.last_snapshot.is_none_or(|t| t.elapsed() >= outputs.snapshot_every)
+                {
+                    slot.last_snapshot = Some(Instant::now());
+                    if let Err(e) = out.frame.save_image(path) {
+                        tracing::warn!(camera = %slot.name, "snapshot: {e}");
                     }
                 }
                 if let Some(path) = slot.record_path.clone() {

@@ -2,10 +2,10 @@
 //! asks the k-suppressed queries of [`crate::store::query`] on the blocking pool, and returns a serializable
 //! answer that the API sends as JSON and the pages draw.
 
+use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use chrono::{Local, TimeZone};
 use serde::Serialize;
 
@@ -395,12 +395,7 @@ pub(crate) fn cameras_data(state: &AppState, viewer: &Viewer) -> Vec<CameraRow> 
                 inliers: cal.fit.inlier_count(),
                 url: format!("/cameras/{}/calibration", c.name),
             }),
-            calibration_error: c
-                .calibration
-                .as_ref()
-                .and_then(|r| r.as_ref().err())
-                .filter(|_| integrator)
-                .cloned(),
+            calibration_error: c.calibration.as_ref().and_then(|r| r.as_ref().err()).filter(|_| integrator).cloned(),
         })
         .collect()
 }
@@ -558,7 +553,8 @@ pub(crate) async fn overlay(
     let cam = s.camera(&camera)?.name.clone();
     let png = blocking(move || {
         let cam = s.camera(&cam)?;
-        let cal = cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
+        let cal =
+            cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
         let (still, _) = still(&s, cam)?;
         let pic = crate::overlay::camera_overlay_on_still(&still, cal).map_err(|e| Refusal::internal(e.to_string()))?;
         pic.png().map_err(|e| Refusal::internal(e.to_string()))
@@ -576,7 +572,8 @@ pub(crate) async fn plan_overlay(
     let cam = s.camera(&camera)?.name.clone();
     let png = blocking(move || {
         let cam = s.camera(&cam)?;
-        let cal = cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
+        let cal =
+            cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
         let pic = crate::overlay::plan_overlay(&[cal]).map_err(|e| Refusal::internal(e.to_string()))?;
         pic.png().map_err(|e| Refusal::internal(e.to_string()))
     })
@@ -598,11 +595,10 @@ pub(crate) async fn plan(State(s): State<AppState>, RawQuery(q): RawQuery) -> Re
 /// /api/heatmap.
 pub(crate) async fn heatmap_png(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Refusal> {
     let map = heatmap_data(&s, q.as_deref()).await?;
-    let plan = s
-        .plan
-        .as_ref()
-        .map(|p| p.floor.clone())
-        .ok_or_else(|| Refusal::not_found("no camera has a calibration, and the heatmap is drawn on its floor plan"))?;
+    let plan =
+        s.plan.as_ref().map(|p| p.floor.clone()).ok_or_else(|| {
+            Refusal::not_found("no camera has a calibration, and the heatmap is drawn on its floor plan")
+        })?;
     let kind = if map.kind == "dwell" { HeatKind::Dwell } else { HeatKind::Presence };
     let day = crate::jobs::report::format_day;
     let title = format!(

@@ -238,10 +238,10 @@ impl Attempts {
 /// Refuses a state-changing request that a browser says comes from another site.
 fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
     let forbidden = |why: String| Refusal::new(StatusCode::FORBIDDEN, format!("cross-site request refused: {why}"));
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return Err(forbidden(format!("Sec-Fetch-Site is {site:?}")));
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(forbidden(format!("Sec-Fetch-Site is {site:?}")));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
@@ -292,7 +292,16 @@ pub(crate) async fn guard(State((state, access)): State<(AppState, Access)>, mut
             StatusCode::FORBIDDEN,
             format!("user '{}' is {}; this needs the integrator role", viewer.name, viewer.role.as_str()),
         );
-        let r = if is_api(&path) { r } else { r.with_html(pages::error_page(&state, &viewer, StatusCode::FORBIDDEN, "Only integrators can see camera calibration.")) };
+        let r = if is_api(&path) {
+            r
+        } else {
+            r.with_html(pages::error_page(
+                &state,
+                &viewer,
+                StatusCode::FORBIDDEN,
+                "Only integrators can see camera calibration.",
+            ))
+        };
         return r.into_response();
     }
     req.extensions_mut().insert(viewer);
@@ -339,10 +348,14 @@ pub(crate) async fn login(
     let ip = client.ip();
     if let Err(wait) = state.attempts.check(ip) {
         let secs = wait.as_secs().max(1);
-        let html = pages::login_page(&state, &format!("Too many failed logins. Try again in {secs} s."), &form.next, None);
-        return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, format!("{MAX_FAILURES} failed logins from {ip} within 5 minutes"))
-            .with_header(header::RETRY_AFTER, &secs.to_string())
-            .with_html(html));
+        let html =
+            pages::login_page(&state, &format!("Too many failed logins. Try again in {secs} s."), &form.next, None);
+        return Err(Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{MAX_FAILURES} failed logins from {ip} within 5 minutes"),
+        )
+        .with_header(header::RETRY_AFTER, &secs.to_string())
+        .with_html(html));
     }
     let name = form.name.trim().to_string();
     let (s, password, n) = (state.clone(), form.password, name.clone());
@@ -356,7 +369,8 @@ pub(crate) async fn login(
     let Some(user) = user else {
         state.attempts.failed(ip);
         let html = pages::login_page(&state, "Wrong name or password.", &form.next, Some(&name));
-        return Err(Refusal::new(StatusCode::UNAUTHORIZED, format!("failed login as {:?}", super::http::clip(&name))).with_html(html));
+        return Err(Refusal::new(StatusCode::UNAUTHORIZED, format!("failed login as {:?}", super::http::clip(&name)))
+            .with_html(html));
     };
     state.attempts.succeeded(ip);
     let token = state.sessions.create(&user.name);
@@ -379,7 +393,10 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     }
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, cookie("", Duration::ZERO, state.secure_cookie)), (header::LOCATION, "/login".to_string())],
+        [
+            (header::SET_COOKIE, cookie("", Duration::ZERO, state.secure_cookie)),
+            (header::LOCATION, "/login".to_string()),
+        ],
     )
         .into_response())
 }

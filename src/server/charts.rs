@@ -185,7 +185,8 @@ pub(crate) fn columns(id: &str, title: &str, cols: &[(String, Option<f64>)], k: 
 }
 
 /// The expression classes' colours, in [`crate::behaviour::EMOTIONS`] order.
-pub(crate) const MOOD_COLOURS: [&str; 7] = ["#d7301f", "#7a5195", "#955196", "#f6c000", "#3b75af", "#2ca02c", "#b5b5b5"];
+pub(crate) const MOOD_COLOURS: [&str; 7] =
+    ["#d7301f", "#7a5195", "#955196", "#f6c000", "#3b75af", "#2ca02c", "#b5b5b5"];
 
 /// One 100% bar per row, split by the shares of each class; `None` is a suppressed row.
 pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, Option<[f64; 7]>)], k: u32) -> String {

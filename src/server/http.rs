@@ -137,12 +137,13 @@ impl Query {
     pub fn parse(raw: Option<&str>, allowed: &'static [Param]) -> Result<Query, Refusal> {
         let mut values: Vec<(&'static str, String)> = Vec::new();
         let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(Query { values }) };
-        let pairs: Vec<(String, String)> =
-            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{raw}").parse().map_err(|_| {
-                Refusal::bad_request("the query string is not a valid URI query")
-            })?)
-            .map_err(|e| Refusal::bad_request(format!("the query string cannot be read: {e}")))?
-            .0;
+        let pairs: Vec<(String, String)> = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+            &format!("/?{raw}")
+                .parse()
+                .map_err(|_| Refusal::bad_request("the query string is not a valid URI query"))?,
+        )
+        .map_err(|e| Refusal::bad_request(format!("the query string cannot be read: {e}")))?
+        .0;
         for (name, value) in pairs {
             let Some(p) = allowed.iter().find(|p| p.name == name) else {
                 let known: Vec<_> = allowed.iter().map(|p| p.name).collect();
@@ -176,11 +177,9 @@ impl Query {
         let ParamKind::Int(lo, hi) = p.kind else { return Ok(default) };
         match self.get(p.name) {
             None => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (lo..=hi).contains(n))
-                .ok_or_else(|| Refusal::bad_request(format!("{}: {:?} is not a whole number from {lo} to {hi}", p.name, clip(v)))),
+            Some(v) => v.parse::<i64>().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| {
+                Refusal::bad_request(format!("{}: {:?} is not a whole number from {lo} to {hi}", p.name, clip(v)))
+            }),
         }
     }
 
@@ -217,15 +216,17 @@ pub(crate) async fn log_and_guard(ConnectInfo(client): ConnectInfo<SocketAddr>, 
     let path = clip(req.uri().path());
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let mut resp = match declared {
-        Some(n) if n > BODY_LIMIT as u64 => {
-            Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, format!("a body of {n} bytes is over the {BODY_LIMIT}-byte limit"))
-                .into_response()
-        }
+        Some(n) if n > BODY_LIMIT as u64 => Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a body of {n} bytes is over the {BODY_LIMIT}-byte limit"),
+        )
+        .into_response(),
         _ => next.run(req).await,
     };
     let status = resp.status();
     if status.is_client_error() || status.is_server_error() {
-        let reason = resp.extensions().get::<Reason>().map(|r| r.0.clone()).unwrap_or_else(|| default_reason(status, &method));
+        let reason =
+            resp.extensions().get::<Reason>().map(|r| r.0.clone()).unwrap_or_else(|| default_reason(status, &method));
         if status.is_server_error() {
             tracing::error!(method = %method, path = ?path, status = status.as_u16(), reason = %reason, client = %client.ip(), "request failed");
         } else {

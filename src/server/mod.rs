@@ -146,8 +146,8 @@ impl Server {
             }
         }
         let plan = load_plan(&cameras);
-        let listener = std::net::TcpListener::bind(listen)
-            .map_err(|e| Error::Listen { addr: listen, message: e.to_string() })?;
+        let listener =
+            std::net::TcpListener::bind(listen).map_err(|e| Error::Listen { addr: listen, message: e.to_string() })?;
         listener.set_nonblocking(true).map_err(|e| Error::Start(e.to_string()))?;
         let addr = listener.local_addr().map_err(|e| Error::Start(e.to_string()))?;
         let state = AppState(Arc::new(Inner {
@@ -260,7 +260,10 @@ fn load_plan(cameras: &[CameraInfo]) -> Option<Plan> {
             })
         }
         Err(e) => {
-            tracing::warn!("dashboard: floor plan {}: {e}; heatmaps are drawn on a grid", cal.floor_plan.image.display());
+            tracing::warn!(
+                "dashboard: floor plan {}: {e}; heatmaps are drawn on a grid",
+                cal.floor_plan.image.display()
+            );
             None
         }
     };

@@ -23,9 +23,18 @@ fn schema_of(path: &str) -> Value {
             ("entries_exits", "per camera, then the whole store (camera null): entries, exits, suppressed"),
             ("footfall_per_hour", "hour (RFC 3339), hour_start_ms, camera (null: whole store), entries, suppressed"),
             ("occupancy", "newest sample per camera and zone: camera, zone, at_ms, count, suppressed"),
-            ("live_queues", "newest sample per queue zone: camera, zone, at_ms, length, mean_wait_ms, max_wait_ms, suppressed"),
-            ("queues", "per queue zone over the period: samples, tracks, mean_length, max_length, mean_wait_ms, max_wait_ms"),
-            ("alerts", "live (bool), recent (newest first: state, rule, kind, camera, zone, value, threshold, since_ms, at_ms, suppressed), rules"),
+            (
+                "live_queues",
+                "newest sample per queue zone: camera, zone, at_ms, length, mean_wait_ms, max_wait_ms, suppressed",
+            ),
+            (
+                "queues",
+                "per queue zone over the period: samples, tracks, mean_length, max_length, mean_wait_ms, max_wait_ms",
+            ),
+            (
+                "alerts",
+                "live (bool), recent (newest first: state, rule, kind, camera, zone, value, threshold, since_ms, at_ms, suppressed), rules",
+            ),
         ]),
         "/api/heatmap" => obj(&[
             ("range", range),
@@ -36,7 +45,10 @@ fn schema_of(path: &str) -> Value {
             ("max", "largest shown value"),
             ("shown", "cells shown"),
             ("suppressed", "cells suppressed"),
-            ("cells", "cell_m, cx, cy (cell [cx, cx+1) x [cy, cy+1) in cell_m metres), presence, dwell_ms, tracks, suppressed"),
+            (
+                "cells",
+                "cell_m, cx, cy (cell [cx, cx+1) x [cy, cy+1) in cell_m metres), presence, dwell_ms, tracks, suppressed",
+            ),
             ("plan", "url, width, height, pixels_per_metre, origin_px of the floor plan, or null"),
             ("zones", "camera, name, kind, polygon (floor metres)"),
         ]),
@@ -87,7 +99,9 @@ fn schema_of(path: &str) -> Value {
 
 fn param_schema(kind: ParamKind, cameras: &[String]) -> Value {
     match kind {
-        ParamKind::Time => json!({ "type": "string", "maxLength": 200, "examples": ["-7d", "today", "2026-11-29", "2026-11-29T09:00"] }),
+        ParamKind::Time => {
+            json!({ "type": "string", "maxLength": 200, "examples": ["-7d", "today", "2026-11-29", "2026-11-29T09:00"] })
+        }
         ParamKind::Choice(words) => json!({ "type": "string", "enum": words }),
         ParamKind::Camera => json!({ "type": "string", "enum": cameras }),
         ParamKind::Int(lo, hi) => json!({ "type": "integer", "minimum": lo, "maximum": hi }),
@@ -105,8 +119,10 @@ fn operation(route: &Route, cameras: &[String]) -> Value {
         })
         .collect();
     if route.path.contains("{camera}") {
-        params.push(json!({ "name": "camera", "in": "path", "required": true, "description": "a camera name from the config",
-                            "schema": { "type": "string", "enum": cameras } }));
+        params.push(
+            json!({ "name": "camera", "in": "path", "required": true, "description": "a camera name from the config",
+                            "schema": { "type": "string", "enum": cameras } }),
+        );
     }
     let error = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
     let mut responses = Map::new();
@@ -124,28 +140,42 @@ fn operation(route: &Route, cameras: &[String]) -> Value {
             );
         }
         a => {
-            responses.insert("200".into(), json!({ "description": route.summary, "content": { a.content_type(): {} } }));
+            responses
+                .insert("200".into(), json!({ "description": route.summary, "content": { a.content_type(): {} } }));
         }
     }
     if !route.params.is_empty() {
-        responses.insert("400".into(), json!({ "description": "a query parameter is unknown, repeated or invalid", "content": error }));
+        responses.insert(
+            "400".into(),
+            json!({ "description": "a query parameter is unknown, repeated or invalid", "content": error }),
+        );
     }
     if route.access != Access::Public {
-        responses.insert("401".into(), json!({ "description": "no session (pages: the login form)", "content": error }));
+        responses
+            .insert("401".into(), json!({ "description": "no session (pages: the login form)", "content": error }));
     }
     if route.access == Access::Integrator {
         responses.insert("403".into(), json!({ "description": "the user is not an integrator", "content": error }));
     }
     if route.path.contains("{camera}") {
-        responses.insert("404".into(), json!({ "description": "no such camera, or nothing to show for it yet", "content": error }));
+        responses.insert(
+            "404".into(),
+            json!({ "description": "no such camera, or nothing to show for it yet", "content": error }),
+        );
     }
     if route.method == "post" {
-        responses.insert("403".into(), json!({ "description": "a cross-site request (Origin or Sec-Fetch-Site)", "content": error }));
+        responses.insert(
+            "403".into(),
+            json!({ "description": "a cross-site request (Origin or Sec-Fetch-Site)", "content": error }),
+        );
         responses.insert("413".into(), json!({ "description": "a body over 16 KiB", "content": error }));
     }
     if route.path == "/login" && route.method == "post" {
         responses.insert("401".into(), json!({ "description": "wrong name or password (the login form again)" }));
-        responses.insert("429".into(), json!({ "description": "too many failed logins from this address; Retry-After says how long to wait" }));
+        responses.insert(
+            "429".into(),
+            json!({ "description": "too many failed logins from this address; Retry-After says how long to wait" }),
+        );
     }
     let tag = if route.path.starts_with("/api/") {
         "api"
@@ -235,7 +265,8 @@ mod tests {
         let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
         assert_eq!(documented, n);
         let heat = &paths["/api/heatmap"]["get"];
-        let names: Vec<_> = heat["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let names: Vec<_> =
+            heat["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["from", "to", "kind", "camera"]);
         assert_eq!(heat["parameters"][3]["schema"]["enum"], json!(["sample"]));
         assert_eq!(paths["/login"]["get"]["security"], json!([]));

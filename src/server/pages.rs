@@ -8,17 +8,22 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{Local, TimeZone};
 
+use super::AppState;
 use super::api::{self, Range};
 use super::auth::{Role, Viewer};
 use super::charts::{self, Bar, esc, fmt_num};
 use super::http::{Refusal, bytes, is_api};
-use super::AppState;
 
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
 
-const NAV: [(&str, &str); 5] =
-    [("/", "Overview"), ("/heatmap", "Heatmaps"), ("/zones", "Zones"), ("/journeys", "Journeys"), ("/cameras", "Cameras")];
+const NAV: [(&str, &str); 5] = [
+    ("/", "Overview"),
+    ("/heatmap", "Heatmaps"),
+    ("/zones", "Zones"),
+    ("/journeys", "Journeys"),
+    ("/cameras", "Cameras"),
+];
 
 fn head(title: &str) -> String {
     format!(
@@ -113,11 +118,8 @@ fn urlenc(s: &str) -> String {
 
 /// The time range picker: from/to inputs, presets, and `extra` fields (kept in the presets' links too).
 fn range_form(action: &str, range: &Range, extra_fields: &str, extra_query: &[(&str, String)]) -> String {
-    let keep: String = extra_query
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("&{k}={}", urlenc(v)))
-        .collect();
+    let keep: String =
+        extra_query.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("&{k}={}", urlenc(v))).collect();
     let preset = |label: &str, from: &str| format!("<a href=\"{action}?from={from}{}\">{label}</a>", esc(&keep));
     format!(
         "<form class=\"range\" method=\"get\" action=\"{action}\" id=\"range\"><label>From <input type=\"datetime-local\" \
@@ -460,7 +462,11 @@ pub(crate) async fn journeys(
     respond(&state, &viewer, page)
 }
 
-pub(crate) async fn cameras(State(state): State<AppState>, Extension(viewer): Extension<Viewer>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn cameras(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let page = super::http::Query::parse(q.as_deref(), &[]).map(|_| {
         let rows = api::cameras_data(&state, &viewer);
         let mut b = String::from("<div class=\"cameras\">");

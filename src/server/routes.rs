@@ -54,11 +54,8 @@ pub(crate) const FROM: Param = Param {
     description: "Start: RFC 3339, a local date (2026-11-29) or date and time (2026-11-29T09:00), now, today, \
                   or relative to now (-7d, -12h, -30m, -2w). Default: see the route.",
 };
-pub(crate) const TO: Param = Param {
-    name: "to",
-    kind: ParamKind::Time,
-    description: "End (exclusive), in the same forms. Default: no end.",
-};
+pub(crate) const TO: Param =
+    Param { name: "to", kind: ParamKind::Time, description: "End (exclusive), in the same forms. Default: no end." };
 pub(crate) const KIND: Param = Param {
     name: "kind",
     kind: ParamKind::Choice(&["presence", "dwell"]),

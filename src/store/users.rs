@@ -48,9 +48,8 @@ pub fn remove(path: &Path, name: &str) -> Result<bool> {
 
 /// Every user, by name (hashes included: callers print only names and roles).
 pub fn list(conn: &Connection) -> Result<Vec<User>> {
-    let mut stmt = conn
-        .prepare("SELECT name, password_hash, role, created_at_ms FROM users ORDER BY name")
-        .map_err(err(conn))?;
+    let mut stmt =
+        conn.prepare("SELECT name, password_hash, role, created_at_ms FROM users ORDER BY name").map_err(err(conn))?;
     let rows = stmt.query_map([], row).map_err(err(conn))?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err(conn))
 }
@@ -102,10 +101,10 @@ mod tests {
         add(&db, &user("bo", "staff"), false).unwrap();
         let conn = crate::store::open_ro(&db).unwrap();
         let all = list(&conn).unwrap();
-        assert_eq!(all.iter().map(|u| (u.name.as_str(), u.role.as_str())).collect::<Vec<_>>(), [
-            ("ana", "integrator"),
-            ("bo", "staff")
-        ]);
+        assert_eq!(
+            all.iter().map(|u| (u.name.as_str(), u.role.as_str())).collect::<Vec<_>>(),
+            [("ana", "integrator"), ("bo", "staff")]
+        );
         assert_eq!(find(&conn, "ana").unwrap().unwrap().password_hash, "new");
         assert_eq!(find(&conn, "nobody").unwrap(), None);
         assert_eq!(count(&conn).unwrap(), 2);

@@ -122,7 +122,13 @@ impl Dashboard {
     /// `reason`.
     fn refusal(&self, method: &str, path: &str, status: u16, reason: &str) -> String {
         self.wait_log(
-            &[&format!("method={method} "), &format!("path={path:?} "), &format!("status={status} "), "reason=", reason],
+            &[
+                &format!("method={method} "),
+                &format!("path={path:?} "),
+                &format!("status={status} "),
+                "reason=",
+                reason,
+            ],
             Duration::from_secs(5),
         )
     }
@@ -212,7 +218,8 @@ fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     Resp { status, headers, body: buf.get(split + 4..).unwrap_or_default().to_vec() }
 }
 
@@ -235,7 +242,11 @@ fn the_first_start_explains_how_to_create_the_first_user() {
     assert!(line.contains(config.to_str().unwrap()), "{line}");
     let page = get(&d, "/login", None);
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("id=\"first-user\"") && page.text().contains("iobox user add NAME"), "{}", page.text());
+    assert!(
+        page.text().contains("id=\"first-user\"") && page.text().contains("iobox user add NAME"),
+        "{}",
+        page.text()
+    );
     // Nothing but the login page without a session, even on an empty database.
     assert_eq!(get(&d, "/", None).status, 401);
     assert_eq!(get(&d, "/api/overview", None).status, 401);
@@ -399,19 +410,15 @@ fn every_endpoint_answers_what_the_database_holds() {
     assert_eq!(footfall, people);
     let newest = int(&conn, "SELECT MAX(ts_ms) FROM occupancy");
     let occ = o["occupancy"].as_array().unwrap();
-    let zones_sampled = int(
-        &conn,
-        &format!("SELECT COUNT(DISTINCT zone) FROM occupancy WHERE ts_ms >= {}", newest - 60_000),
-    );
+    let zones_sampled =
+        int(&conn, &format!("SELECT COUNT(DISTINCT zone) FROM occupancy WHERE ts_ms >= {}", newest - 60_000));
     assert_eq!(occ.len() as i64, zones_sampled);
     for row in occ {
         let zone = row["zone"].as_str().unwrap();
         let (at, count): (i64, i64) = conn
-            .query_row(
-                "SELECT ts_ms, count FROM occupancy WHERE zone = ?1 ORDER BY ts_ms DESC LIMIT 1",
-                [zone],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT ts_ms, count FROM occupancy WHERE zone = ?1 ORDER BY ts_ms DESC LIMIT 1", [zone], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
         assert_eq!((row["at_ms"].as_i64(), row["count"].as_i64()), (Some(at), Some(count)), "{row}");
     }
@@ -435,7 +442,8 @@ fn every_endpoint_answers_what_the_database_holds() {
     let mut suppressed = 0;
     for (row1, row5) in z1["dwell"].as_array().unwrap().iter().zip(z5["dwell"].as_array().unwrap()) {
         let zone = row1["zone"].as_str().unwrap();
-        let visits = int(&conn, &format!("SELECT COUNT(*) FROM events WHERE kind = 'zone_exited' AND place = '{zone}'"));
+        let visits =
+            int(&conn, &format!("SELECT COUNT(*) FROM events WHERE kind = 'zone_exited' AND place = '{zone}'"));
         assert_eq!((row1["visits"].as_i64(), row1["tracks"].as_i64()), (Some(visits), Some(stays[zone])), "{row1}");
         let hidden = stays[zone] < 5;
         assert_eq!(row5["suppressed"], hidden, "{row5}");
@@ -485,12 +493,20 @@ fn every_endpoint_answers_what_the_database_holds() {
     let presence: i64 = cells.iter().map(|c| c["presence"].as_i64().unwrap()).sum();
     assert_eq!(presence, int(&conn, "SELECT SUM(presence) FROM heat"));
     assert_eq!(h1["max"].as_f64(), cells.iter().map(|c| c["presence"].as_f64().unwrap()).reduce(f64::max));
-    assert_eq!(h1["plan"], json!({ "url": "/api/plan.png", "width": 600, "height": 400, "pixels_per_metre": 100.0, "origin_px": [0.0, 0.0] }));
-    let zone_names: BTreeSet<&str> = h1["zones"].as_array().unwrap().iter().map(|z| z["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        h1["plan"],
+        json!({ "url": "/api/plan.png", "width": 600, "height": 400, "pixels_per_metre": 100.0, "origin_px": [0.0, 0.0] })
+    );
+    let zone_names: BTreeSet<&str> =
+        h1["zones"].as_array().unwrap().iter().map(|z| z["name"].as_str().unwrap()).collect();
     assert_eq!(zone_names, BTreeSet::from(["entrance", "floor", "side-door", "table"]));
     let dwell = get(&d1, &format!("/api/heatmap?{all}&kind=dwell&camera=sample"), Some(&a1)).json();
-    assert_eq!((dwell["kind"].as_str(), dwell["unit"].as_str(), dwell["camera"].as_str()), (Some("dwell"), Some("seconds"), Some("sample")));
-    let dwell_max = int(&conn, "SELECT MAX(d) FROM (SELECT SUM(dwell_ms) AS d FROM heat GROUP BY cx, cy)") as f64 / 1000.0;
+    assert_eq!(
+        (dwell["kind"].as_str(), dwell["unit"].as_str(), dwell["camera"].as_str()),
+        (Some("dwell"), Some("seconds"), Some("sample"))
+    );
+    let dwell_max =
+        int(&conn, "SELECT MAX(d) FROM (SELECT SUM(dwell_ms) AS d FROM heat GROUP BY cx, cy)") as f64 / 1000.0;
     assert_eq!(dwell["max"].as_f64(), Some(dwell_max));
     let h5 = get(&d5, &format!("/api/heatmap?{all}"), Some(&a5)).json();
     let mut hidden_cells = 0;
@@ -514,7 +530,17 @@ fn every_endpoint_answers_what_the_database_holds() {
     assert_eq!((img.width(), img.height()), (600 + 110, 400 + 24));
     let cli = site5.dir.join("cli-heatmap.png");
     let out = common::iobox(
-        &["heatmap", "--config", site5.config.to_str().unwrap(), "--from", "2000-01-01", "--kind", "dwell", "--out", cli.to_str().unwrap()],
+        &[
+            "heatmap",
+            "--config",
+            site5.config.to_str().unwrap(),
+            "--from",
+            "2000-01-01",
+            "--kind",
+            "dwell",
+            "--out",
+            cli.to_str().unwrap(),
+        ],
         &site5.dir,
     );
     assert!(out.status.success(), "{}", common::text(&out));
@@ -578,13 +604,17 @@ fn the_openapi_document_lists_every_route_and_nothing_else() {
                 assert_eq!(r.status, 200, "{path}: {}", r.text());
                 let documented: Vec<&String> = op["responses"]["200"]["content"].as_object().unwrap().keys().collect();
                 let ct = r.header("content-type").unwrap();
-                assert!(documented.iter().any(|d| ct.starts_with(d.split(';').next().unwrap())), "{path}: {ct} vs {documented:?}");
+                assert!(
+                    documented.iter().any(|d| ct.starts_with(d.split(';').next().unwrap())),
+                    "{path}: {ct} vs {documented:?}"
+                );
                 if ct == "application/json" {
                     r.json();
                 }
             }
             // ... and nothing but the login form, the style sheet and the script answers without a session.
-            let anonymous = if method == "get" { get(&d, &concrete, None) } else { post_form(&d, &concrete, "", None, &[]) };
+            let anonymous =
+                if method == "get" { get(&d, &concrete, None) } else { post_form(&d, &concrete, "", None, &[]) };
             if public {
                 assert_ne!(anonymous.status, 401, "{method} {path}");
             } else {
@@ -593,11 +623,29 @@ fn the_openapi_document_lists_every_route_and_nothing_else() {
         }
     }
     let expected = [
-        "get /", "get /heatmap", "get /zones", "get /journeys", "get /cameras", "get /cameras/{camera}/calibration",
-        "get /login", "post /login", "post /logout", "get /static/app.css", "get /static/app.js", "get /api/me",
-        "get /api/overview", "get /api/heatmap", "get /api/heatmap.png", "get /api/zones", "get /api/journeys", "get /api/cameras",
-        "get /api/cameras/{camera}/preview.jpg", "get /api/cameras/{camera}/calibration",
-        "get /api/cameras/{camera}/overlay.png", "get /api/cameras/{camera}/plan-overlay.png", "get /api/plan.png",
+        "get /",
+        "get /heatmap",
+        "get /zones",
+        "get /journeys",
+        "get /cameras",
+        "get /cameras/{camera}/calibration",
+        "get /login",
+        "post /login",
+        "post /logout",
+        "get /static/app.css",
+        "get /static/app.js",
+        "get /api/me",
+        "get /api/overview",
+        "get /api/heatmap",
+        "get /api/heatmap.png",
+        "get /api/zones",
+        "get /api/journeys",
+        "get /api/cameras",
+        "get /api/cameras/{camera}/preview.jpg",
+        "get /api/cameras/{camera}/calibration",
+        "get /api/cameras/{camera}/overlay.png",
+        "get /api/cameras/{camera}/plan-overlay.png",
+        "get /api/plan.png",
         "get /api/openapi.json",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
@@ -636,7 +684,10 @@ fn hostile_requests_fail_safely_and_are_logged() {
         "//etc/passwd",
         "/api/plan.png/../../sample.sqlite",
     ] {
-        let r = raw(d.addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {ana}\r\nConnection: close\r\n\r\n").as_bytes());
+        let r = raw(
+            d.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {ana}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
         assert!(matches!(r.status, 400 | 404), "{path}: {}", r.status);
         let body = r.text();
         assert!(secret_markers.iter().all(|m| !body.contains(m)), "{path}: {body}");
@@ -678,7 +729,12 @@ fn hostile_requests_fail_safely_and_are_logged() {
     assert_eq!(login_page.status, 200);
     assert!(!login_page.text().contains("\"><script>"), "the value is escaped in the form");
     // Unknown and repeated parameters, broken encodings.
-    for url in ["/api/zones?where=1", "/api/zones?from=-7d&from=-1d", "/api/heatmap?kind=presence&kind=dwell", "/api/journeys?top=%FF%FE"] {
+    for url in [
+        "/api/zones?where=1",
+        "/api/zones?from=-7d&from=-1d",
+        "/api/heatmap?kind=presence&kind=dwell",
+        "/api/journeys?top=%FF%FE",
+    ] {
         assert_eq!(get(&d, url, Some(&ana)).status, 400, "{url}");
     }
     // A login form carrying SQL is just a wrong password.
@@ -710,7 +766,11 @@ fn hostile_requests_fail_safely_and_are_logged() {
     let r = raw(d.addr, req.as_bytes());
     assert_eq!(r.status, 413, "{}", r.text());
     // A body on any other route is not read at all.
-    let r = raw(d.addr, format!("POST /logout HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1 << 30).as_bytes());
+    let r = raw(
+        d.addr,
+        format!("POST /logout HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1 << 30)
+            .as_bytes(),
+    );
     assert_eq!(r.status, 413);
 
     // Still serving, nothing changed.
@@ -952,7 +1012,8 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
     }
     // The colour bar runs from the dark to the light end of the colour map (as the PNG's).
     let bar = rect(&layout["bar"]);
-    let (left, right) = (patch(bar[0] + 6.0, bar[1] + bar[3] / 2.0), patch(bar[0] + bar[2] - 6.0, bar[1] + bar[3] / 2.0));
+    let (left, right) =
+        (patch(bar[0] + 6.0, bar[1] + bar[3] / 2.0), patch(bar[0] + bar[2] - 6.0, bar[1] + bar[3] / 2.0));
     assert!(left.iter().all(|&c| c < 70), "{left:?}");
     assert!(right[0] > 235 && right[1] > 225 && right[2] > 120, "{right:?}");
 }
