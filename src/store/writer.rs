@@ -199,8 +199,13 @@ fn write_loop(
             }
         }
         // Whatever else is waiting too (a backlog that built up while the database refused writes): the
-        // channel keeps flowing, and a shutdown is noticed even while writes keep failing.
-        while open {
+        // channel keeps flowing, and a shutdown is noticed even while writes keep failing. Only what is
+        // waiting now: a producer as fast as this loop would otherwise keep it here, growing the batch
+        // past RETRY_LIMIT and dropping records although every write succeeds.
+        for _ in 0..rx.len().max(1) {
+            if !open {
+                break;
+            }
             match rx.try_recv() {
                 Ok(r) => pending.push(r),
                 Err(TryRecvError::Empty) => break,
