@@ -4,7 +4,7 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur|perception|report]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|report|dashboard]
 
 Needs: target/release/iobox (cargo build --release), .venv-bench with deface==1.5.0 (scripts/bench.sh makes
 both), gst-launch-1.0, /usr/bin/time.
@@ -189,10 +189,13 @@ def replace_section(name, body):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur", "perception", "report"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception", "report", "dashboard"], default=None)
+    ap.add_argument("--requests", type=int, default=30, help="dashboard: requests per address")
     args = ap.parse_args()
     if args.only in (None, "report"):
         report_section(max(args.reps, 5))
+    if args.only in (None, "dashboard"):
+        dashboard_section(args.requests)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
@@ -354,6 +357,136 @@ clock including process start, {reps} interleaved repetitions, medians:
 Raw seconds per repetition: {'; '.join(f"{f} " + ', '.join(f'{x:.2f}' for x in secs[f]) for f in REPORT_FORMATS)}.
 """
     replace_section("report", body)
+    print(body)
+
+
+# The dashboard's addresses, as a staff member's browser and an API client ask for them. The defaults are the
+# pages' own (the overview: today; the rest: the last 7 days); `-31d` asks for the whole month.
+DASHBOARD_TARGETS = [
+    ("page", "/"),
+    ("page", "/heatmap"),
+    ("page", "/heatmap?from=-31d"),
+    ("page", "/zones"),
+    ("page", "/zones?from=-31d"),
+    ("page", "/journeys"),
+    ("page", "/journeys?from=-31d"),
+    ("page", "/cameras"),
+    ("page", "/cameras/cam-0/calibration"),
+    ("api", "/api/me"),
+    ("api", "/api/overview?from=-31d"),
+    ("api", "/api/heatmap?from=-31d"),
+    ("api", "/api/heatmap?from=-31d&kind=dwell&camera=cam-3"),
+    ("api", "/api/heatmap.png?from=-31d"),
+    ("api", "/api/zones"),
+    ("api", "/api/zones?from=-31d"),
+    ("api", "/api/journeys?from=-31d"),
+    ("api", "/api/cameras"),
+    ("api", "/api/openapi.json"),
+]
+
+
+def percentile(xs, q):
+    """Nearest-rank percentile."""
+    xs = sorted(xs)
+    return xs[max(0, min(len(xs) - 1, int(-(-q * len(xs) // 100)) - 1))]
+
+
+def dashboard_section(requests):
+    """`iobox serve` on the 30 days x 8 cameras database of the report benchmark: median and p95 latency of
+    every page and API address over `requests` requests each, from a client on loopback (one keep-alive
+    connection, addresses interleaved)."""
+    import http.client
+    import urllib.parse
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        db = tmp / "dashboard.sqlite"
+        p = subprocess.run(["cargo", "bench", "--bench", "report", "--", "--db", str(db), "--generate-only",
+                            "--json"], cwd=ROOT, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"benches/report.rs failed:\n{p.stdout}\n{p.stderr}")
+        gen = json.loads(p.stdout.strip().splitlines()[-1])
+        # cam-0 gets the sample site's calibration, for its floor plan (the simulated cells fit on it).
+        cal = (ROOT / "calibration" / "sample.toml").read_text()
+        cal = cal.replace('camera = "sample"', 'camera = "cam-0"').replace(
+            'image = "site-plan.png"', f'image = "{ROOT / "calibration" / "site-plan.png"}"')
+        (tmp / "cam-0.toml").write_text(cal)
+        cams = "".join(f'[[camera]]\nname = "cam-{i}"\nkind = "test"\n' + (
+            f'calibration = "{tmp / "cam-0.toml"}"\n' if i == 0 else "") for i in range(gen["cameras"]))
+        config = tmp / "bench.toml"
+        config.write_text(f'[store]\npath = "{db}"\n[privacy]\nmin_tracks = 5\n{cams}')
+        password = "bench-password"
+        subprocess.run([IOBOX, "user", "add", "bench", "--role", "integrator", "--password-stdin", "--config", config],
+                       input=password + "\n", text=True, check=True, capture_output=True)
+        log = open(tmp / "serve.log", "w+")
+        server = subprocess.Popen([IOBOX, "serve", "--config", config, "--listen", "127.0.0.1:0"], stderr=log,
+                                  stdout=subprocess.DEVNULL, env={**os.environ, "IOBOX_LOG": "warn,iobox=info"})
+        try:
+            addr = None
+            for _ in range(300):
+                log.seek(0)
+                m = re.search(r"dashboard listening on http://([0-9.]+):(\d+)", log.read())
+                if m:
+                    addr = (m.group(1), int(m.group(2)))
+                    break
+                time.sleep(0.1)
+            if addr is None:
+                sys.exit("iobox serve did not start")
+            conn = http.client.HTTPConnection(*addr, timeout=120)
+
+            def request(method, path, body=None, headers=None):
+                t = time.perf_counter()
+                conn.request(method, path, body=body, headers=headers or {})
+                r = conn.getresponse()
+                data = r.read()
+                return time.perf_counter() - t, r, data
+
+            logins = []
+            for _ in range(5):
+                dt, r, _ = request("POST", "/login", urllib.parse.urlencode({"name": "bench", "password": password}),
+                                   {"Content-Type": "application/x-www-form-urlencoded"})
+                assert r.status == 303, r.status
+                logins.append(dt)
+            cookie = r.getheader("Set-Cookie").split(";")[0]
+            times = {t: [] for t in DASHBOARD_TARGETS}
+            sizes = {}
+            for t in DASHBOARD_TARGETS:  # warm-up: the page cache, the connection pool
+                request("GET", t[1], headers={"Cookie": cookie})
+            for _ in range(requests):
+                for t in DASHBOARD_TARGETS:
+                    dt, r, data = request("GET", t[1], headers={"Cookie": cookie})
+                    if r.status != 200:
+                        sys.exit(f"{t[1]}: {r.status} {data[:300]}")
+                    times[t].append(dt * 1000)
+                    sizes[t] = len(data)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    rows = "\n".join(
+        f"| {kind} | `{path}` | {statistics.median(times[(kind, path)]):.1f} | {percentile(times[(kind, path)], 95):.1f} "
+        f"| {sizes[(kind, path)] / 1024:.0f} KiB |" for kind, path in DASHBOARD_TARGETS)
+    body = f"""## Dashboard: page and API latency over 30 days of 8 cameras (issue 5)
+
+Measured {time.strftime('%Y-%m-%d')} on {machine()}. Command: `python3 scripts/bench.py --only dashboard`
+(part of `make bench`).
+
+Data: the report benchmark's database (`cargo bench --bench report`: 30 days x {gen['cameras']} cameras,
+{gen['records']:,} records, {gen['db_mb']:.0f} MiB; the simulated store closed yesterday evening, so "today"
+is empty). `iobox serve` (release build, k = 5; cam-0 calibrated on the sample site's floor plan) answers a
+Python `http.client` on loopback over one keep-alive connection, logged in as an integrator. Each address was
+asked {requests} times, the addresses interleaved (after one warm-up round); times are from sending the
+request to having read the whole answer, in ms. Defaults: the overview shows today, the other pages the last
+7 days; `from=-31d` is the whole month.
+
+| | address | median ms | p95 ms | size |
+|---|---|---|---|---|
+{rows}
+| login | `POST /login` (argon2id, default parameters) | {statistics.median(logins) * 1000:.1f} | {percentile([x * 1000 for x in logins], 95):.1f} | |
+
+Every figure is computed per request from the database (no cache): a month of zones is the `iobox report`
+work for those sections. The requests are sequential; the dashboard runs them on a 2-thread runtime with
+SQLite work on its blocking pool, so pages for several people are answered in parallel up to the cores.
+"""
+    replace_section("dashboard", body)
     print(body)
 
 
