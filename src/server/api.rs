@@ -453,11 +453,7 @@ pub(crate) struct CalibrationDetail {
 
 pub(crate) fn calibration_data(state: &AppState, camera: &str) -> Result<CalibrationDetail, Refusal> {
     let cam = state.camera(camera)?;
-    let cal = match &cam.calibration {
-        Some(Ok(cal)) => cal,
-        Some(Err(e)) => return Err(Refusal::not_found(format!("camera '{}': {e}", cam.name))),
-        None => return Err(Refusal::not_found(format!("camera '{}' has no calibration", cam.name))),
-    };
+    let cal = cam.calibrated()?;
     Ok(CalibrationDetail {
         camera: cam.name.clone(),
         file: cal.path.display().to_string(),
@@ -566,8 +562,7 @@ pub(crate) async fn overlay(
     let cam = s.camera(&camera)?.name.clone();
     let png = blocking(move || {
         let cam = s.camera(&cam)?;
-        let cal =
-            cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
+        let cal = cam.calibrated()?;
         let (still, _) = still(&s, cam)?;
         let pic = crate::overlay::camera_overlay_on_still(&still, cal).map_err(|e| Refusal::internal(e.to_string()))?;
         pic.png().map_err(|e| Refusal::internal(e.to_string()))
@@ -585,8 +580,7 @@ pub(crate) async fn plan_overlay(
     let cam = s.camera(&camera)?.name.clone();
     let png = blocking(move || {
         let cam = s.camera(&cam)?;
-        let cal =
-            cam.calibration().ok_or_else(|| Refusal::not_found(format!("camera '{}' has no calibration", cam.name)))?;
+        let cal = cam.calibrated()?;
         let pic = crate::overlay::plan_overlay(&[cal]).map_err(|e| Refusal::internal(e.to_string()))?;
         pic.png().map_err(|e| Refusal::internal(e.to_string()))
     })

@@ -43,6 +43,17 @@ fn hatch(id: &str) -> String {
     )
 }
 
+/// The opening of a chart: its size, accessible title and the hatch pattern for suppressed rows.
+fn svg_open(class: &str, id: &str, w: f64, h: f64, title: &str) -> String {
+    format!(
+        "<svg class=\"chart {class}\" id=\"{id}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" \
+         aria-label=\"{t}\"><title>{t}</title><defs>{}</defs>",
+        hatch(&format!("{}-hatch", esc(id))),
+        id = esc(id),
+        t = esc(title),
+    )
+}
+
 /// One bar of a horizontal bar chart; `value: None` is a suppressed row.
 pub(crate) struct Bar {
     pub label: String,
@@ -66,14 +77,7 @@ pub(crate) fn bars(id: &str, title: &str, rows: &[Bar], k: u32) -> String {
     let max = rows.iter().flat_map(|b| [b.value, b.marker]).flatten().fold(0.0f64, f64::max).max(1e-9);
     let h = ROW_H * rows.len() as f64 + 8.0;
     let w = LABEL_W + BAR_W + TEXT_W;
-    let mut s = format!(
-        "<svg class=\"chart bars\" id=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" \
-         aria-label=\"{}\"><title>{}</title><defs>{}</defs>",
-        esc(id),
-        esc(title),
-        esc(title),
-        hatch(&format!("{id}-hatch"))
-    );
+    let mut s = svg_open("bars", id, w, h, title);
     for (i, b) in rows.iter().enumerate() {
         let y = 4.0 + i as f64 * ROW_H;
         let _ = write!(
@@ -137,17 +141,12 @@ pub(crate) fn columns(id: &str, title: &str, cols: &[(String, Option<f64>)], k: 
     let max = cols.iter().filter_map(|c| c.1).fold(0.0f64, f64::max).max(1.0);
     let col_w = (720.0 / cols.len() as f64).clamp(4.0, 40.0);
     let (w, h, base) = (col_w * cols.len() as f64 + 60.0, 200.0, 170.0);
-    let mut s = format!(
-        "<svg class=\"chart columns\" id=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" \
-         aria-label=\"{}\"><title>{}</title><defs>{}</defs>\
-         <line class=\"axis\" x1=\"40\" x2=\"{w}\" y1=\"{base}\" y2=\"{base}\"/>\
+    let mut s = svg_open("columns", id, w, h, title);
+    let _ = write!(
+        s,
+        "<line class=\"axis\" x1=\"40\" x2=\"{w}\" y1=\"{base}\" y2=\"{base}\"/>\
          <text x=\"36\" y=\"24\" text-anchor=\"end\" class=\"tick\">{max}</text>\
-         <text x=\"36\" y=\"{base}\" text-anchor=\"end\" class=\"tick\">0</text>",
-        esc(id),
-        esc(title),
-        esc(title),
-        hatch(&format!("{id}-hatch")),
-        max = max
+         <text x=\"36\" y=\"{base}\" text-anchor=\"end\" class=\"tick\">0</text>"
     );
     let label_every = (cols.len() / 12).max(1);
     for (i, (label, v)) in cols.iter().enumerate() {
@@ -196,14 +195,7 @@ pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, Option<[f64; 7]>)]
     let classes = crate::behaviour::EMOTIONS;
     let h = ROW_H * rows.len() as f64 + 40.0;
     let w = LABEL_W + BAR_W + TEXT_W;
-    let mut s = format!(
-        "<svg class=\"chart stacked\" id=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" \
-         aria-label=\"{}\"><title>{}</title><defs>{}</defs>",
-        esc(id),
-        esc(title),
-        esc(title),
-        hatch(&format!("{id}-hatch"))
-    );
+    let mut s = svg_open("stacked", id, w, h, title);
     for (i, (label, shares)) in rows.iter().enumerate() {
         let y = 4.0 + i as f64 * ROW_H;
         let _ = write!(

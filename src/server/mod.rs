@@ -60,6 +60,15 @@ impl CameraInfo {
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref().and_then(|c| c.as_ref().ok())
     }
+
+    /// The calibration, or a 404 saying why there is none.
+    pub fn calibrated(&self) -> Result<&Calibration, http::Refusal> {
+        match &self.calibration {
+            Some(Ok(cal)) => Ok(cal),
+            Some(Err(e)) => Err(http::Refusal::not_found(format!("camera '{}': {e}", self.name))),
+            None => Err(http::Refusal::not_found(format!("camera '{}' has no calibration", self.name))),
+        }
+    }
 }
 
 /// The site's floor plan (the first calibrated camera's, as `iobox heatmap`): its scale, and when its image
