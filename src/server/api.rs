@@ -54,19 +54,6 @@ impl Range {
     }
 }
 
-/// Starts one query now, on the blocking pool with a pooled read-only connection: the queries of a page
-/// started together run side by side on the cores. Await it with [`finish`].
-macro_rules! start {
-    ($state:expr, $query:expr) => {{
-        let s = $state.clone();
-        tokio::task::spawn_blocking(move || s.db.with($query))
-    }};
-}
-
-async fn finish<T>(h: tokio::task::JoinHandle<Result<T, crate::store::Error>>) -> Result<T, Refusal> {
-    h.await.map_err(|e| Refusal::internal(format!("worker task: {e}")))?.map_err(Refusal::from)
-}
-
 fn today_ms(now: i64) -> i64 {
     crate::jobs::report::parse_time("today", now).unwrap_or(now - DAY_MS)
 }
@@ -119,19 +106,19 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
     let q = Query::parse(raw, RANGE_PARAMS)?;
     let now = now_ms();
     let period = q.period(now, today_ms(now))?;
-    let k = state.k;
-    let entries_exits = start!(state, move |c| query::entries_exits(c, period, k));
-    let footfall = start!(state, move |c| query::footfall_per_hour(c, period, k));
-    let occupancy = start!(state, move |c| query::latest_occupancy(c, LIVE_WINDOW_MS, k));
-    let live_queues = start!(state, move |c| query::latest_queues(c, LIVE_WINDOW_MS, k));
-    let queues = start!(state, move |c| query::queues(c, period, k));
-    let (entries_exits, footfall, occupancy, live_queues, queues) = (
-        finish(entries_exits).await?,
-        finish(footfall).await?,
-        finish(occupancy).await?,
-        finish(live_queues).await?,
-        finish(queues).await?,
-    );
+    let (s, k) = (state.clone(), state.k);
+    let (entries_exits, footfall, occupancy, live_queues, queues) = blocking(move || {
+        Ok(s.db.with(|c| {
+            Ok((
+                query::entries_exits(c, period, k)?,
+                query::footfall_per_hour(c, period, k)?,
+                query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
+                query::latest_queues(c, LIVE_WINDOW_MS, k)?,
+                query::queues(c, period, k)?,
+            ))
+        })?)
+    })
+    .await?;
     let recent = state
         .live
         .as_ref()
@@ -293,21 +280,21 @@ pub(crate) async fn zones_data(state: &AppState, raw: Option<&str>) -> Result<Zo
     let q = Query::parse(raw, RANGE_PARAMS)?;
     let now = now_ms();
     let period = q.period(now, now - 7 * DAY_MS)?;
-    let k = state.k;
-    let dwell = start!(state, move |c| query::dwell_per_zone(c, period, k));
-    let funnel = start!(state, move |c| query::funnel_pairs(c, period, k));
-    let interactions = start!(state, move |c| query::interactions(c, period, k));
-    let queues = start!(state, move |c| query::queues(c, period, k));
-    let mood = start!(state, move |c| query::mood_per_zone(c, period, k));
-    Ok(Zones {
-        range: Range::of(period),
-        k,
-        dwell: finish(dwell).await?,
-        funnel: finish(funnel).await?,
-        interactions: finish(interactions).await?,
-        queues: finish(queues).await?,
-        mood: finish(mood).await?,
+    let (s, k) = (state.clone(), state.k);
+    blocking(move || {
+        Ok(s.db.with(|c| {
+            Ok(Zones {
+                range: Range::of(period),
+                k,
+                dwell: query::dwell_per_zone(c, period, k)?,
+                funnel: query::funnel_pairs(c, period, k)?,
+                interactions: query::interactions(c, period, k)?,
+                queues: query::queues(c, period, k)?,
+                mood: query::mood_per_zone(c, period, k)?,
+            })
+        })?)
     })
+    .await
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -138,7 +138,7 @@ impl Server {
     /// free port: see [`Server::addr`].
     pub fn start(config: &Config, listen: SocketAddr, live: Option<Arc<Live>>) -> Result<Server, Error> {
         drop(crate::store::open_rw(&config.store_path)?);
-        let db = ReadPool::open(&config.store_path, 8)?;
+        let db = ReadPool::open(&config.store_path, 4)?;
         let users = db.with(crate::store::users::count)?;
         let cameras: Vec<CameraInfo> = config
             .cameras
