@@ -483,8 +483,9 @@ request to having read the whole answer, in ms. Defaults: the overview shows tod
 | login | `POST /login` (argon2id, default parameters) | {statistics.median(logins) * 1000:.1f} | {percentile([x * 1000 for x in logins], 95):.1f} | |
 
 Every figure is computed per request from the database (no cache): a month of zones is the `iobox report`
-work for those sections. The requests are sequential; the dashboard runs them on a 2-thread runtime with
-SQLite work on its blocking pool, so pages for several people are answered in parallel up to the cores.
+work for those sections. The requests are sequential; the dashboard answers several people's requests side by
+side (a 2-thread runtime, SQLite work on its blocking pool), but one page's queries run one after the other:
+run side by side on these 2 cores, a month of zones took 2.3 s instead of 1.0 s.
 """
     replace_section("dashboard", body)
     print(body)
