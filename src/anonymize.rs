@@ -233,8 +233,8 @@ fn pixelate(view: &mut RgbViewMut<'_>, rect: &PixelRect, block: usize) {
             for y in by..by + bh {
                 for x in bx..bx + bw {
                     let i = y as usize * stride + x as usize * 3;
-                    for c in 0..3 {
-                        sum[c] += view.data[i + c] as u32;
+                    for (c, total) in sum.iter_mut().enumerate() {
+                        *total += view.data[i + c] as u32;
                     }
                 }
             }

@@ -1,8 +1,10 @@
 //! What a worker does to each frame, in order, on the raw frame it alone holds:
 //!
-//! 1. faces (RetinaFace), 2. people and keypoints (MoveNet, every `pose_every` frames),
-//! 3. emotion on the raw face crops (only probabilities are kept), 4. heads that the pose model sees but no
-//! face box covers, 5. the blur of faces and those heads (the frame becomes an `AnonymizedFrame`),
+//! 1. faces (RetinaFace);
+//! 2. people and keypoints (MoveNet, every `pose_every` frames);
+//! 3. emotion on the raw face crops (only probabilities are kept);
+//! 4. heads that the pose model sees but no face box covers;
+//! 5. the blur of faces and those heads (the frame becomes an `AnonymizedFrame`);
 //! 6. tracking, floor positions and per-track emotion smoothing.
 //!
 //! The face detector and the pose model back each other up: a head with visible nose, eye or ear
@@ -276,7 +278,7 @@ impl Perception {
         self.face_boxes.extend(self.faces.iter().map(|f| f.bbox));
 
         // 2. People, on pose frames.
-        let pose_due = self.pose.is_some() && cam.frame_no % self.config.pose_every.max(1) as u64 == 0;
+        let pose_due = self.pose.is_some() && cam.frame_no.is_multiple_of(self.config.pose_every.max(1) as u64);
         cam.frame_no += 1;
         self.people.clear();
         if pose_due {
@@ -302,12 +304,11 @@ impl Perception {
         self.regions.extend_from_slice(&self.face_boxes);
         let mut heads_added = 0;
         for p in &self.people {
-            if let Some(head) = head_box(p, self.config.head_keypoint_score) {
-                if !covered(&head, &self.face_boxes) {
+            if let Some(head) = head_box(p, self.config.head_keypoint_score)
+                && !covered(&head, &self.face_boxes) {
                     self.regions.push(head);
                     heads_added += 1;
                 }
-            }
         }
 
         // 5. The blur: from here on only the anonymized frame exists.

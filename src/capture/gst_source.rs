@@ -357,10 +357,10 @@ struct Layout {
     fps: Option<f64>,
 }
 
-fn frame_from_sample(
-    sample: &gst::Sample,
-    layout: &mut Option<Layout>,
-) -> std::result::Result<(gst::Buffer, (u32, u32, usize, Option<f64>)), String> {
+/// A frame's buffer with its width, height, stride and frame rate.
+type SampleFrame = (gst::Buffer, (u32, u32, usize, Option<f64>));
+
+fn frame_from_sample(sample: &gst::Sample, layout: &mut Option<Layout>) -> std::result::Result<SampleFrame, String> {
     let caps = sample.caps().ok_or("sample without caps")?;
     if layout.as_ref().is_none_or(|l| l.caps.as_ref() != caps) {
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("unusable caps {caps}: {e}"))?;
@@ -451,11 +451,10 @@ fn run_once(
     let result = (|| {
         if pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
-            if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(err) = msg.view() {
+            if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+                && let gst::MessageView::Error(err) = msg.view() {
                     return Err(stream_error(&camera, err));
                 }
-            }
             return Err(Error::Stream { camera: camera.clone(), message: "pipeline refused to start".into() });
         }
         status.set_state(CameraState::Running);
@@ -490,11 +489,10 @@ fn run_once(
             if count != last_count {
                 last_count = count;
                 last_progress = Instant::now();
-                if !got_any {
-                    if let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
+                if !got_any
+                    && let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
                         status.duration_ms.store(d.mseconds(), Ordering::Relaxed);
                     }
-                }
                 got_any = true;
             } else if spec.kind.is_live() {
                 let (limit, since) =

@@ -144,11 +144,10 @@ pub(crate) struct PooledVec {
 
 impl Drop for PooledVec {
     fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            if self.data.capacity() > 0 {
+        if let Some(pool) = &self.pool
+            && self.data.capacity() > 0 {
                 let _ = pool.push(std::mem::take(&mut self.data));
             }
-        }
     }
 }
 

@@ -74,8 +74,8 @@ impl EmotionClassifier {
         }
         {
             let data = &mut self.input[..chosen * SIDE * SIDE];
-            let mut slot = 0;
-            for f in faces.iter().filter(|f| f.width().max(f.height()) >= self.config.min_face_px) {
+            let large = faces.iter().filter(|f| f.width().max(f.height()) >= self.config.min_face_px);
+            for (slot, f) in large.enumerate() {
                 let g = f.expanded(self.config.crop_margin);
                 let (x1, y1) = (g.x1.max(0.0), g.y1.max(0.0));
                 let (x2, y2) = (g.x2.min(frame.width as f32), g.y2.min(frame.height as f32));
@@ -86,7 +86,6 @@ impl EmotionClassifier {
                     let grey = 0.299 * r + 0.587 * g + 0.114 * b;
                     crop[y * SIDE + x] = (grey / 255.0 - 0.5) * 2.0;
                 });
-                slot += 1;
             }
         }
         let err = run_err(ModelKind::Emotion);
