@@ -370,7 +370,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
 
     let mut perception = PerceptionConfig { tracker: raw.tracking.sanitized(), ..PerceptionConfig::default() };
     let size = |field: &str, v: u32| -> Result<u32> {
-        if !(64..=4096).contains(&v) || v % 32 != 0 {
+        if !(64..=4096).contains(&v) || !v.is_multiple_of(32) {
             return Err(invalid(field, format!("{v} is not a multiple of 32 between 64 and 4096 pixels")));
         }
         Ok(v)
@@ -436,22 +436,19 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
 
     for (f, t) in [("output.record", &raw.output.record), ("output.snapshot", &raw.output.snapshot)] {
-        if let Some(t) = t {
-            if cameras.len() > 1 && !t.contains("{camera}") {
+        if let Some(t) = t
+            && cameras.len() > 1 && !t.contains("{camera}") {
                 return Err(invalid(f, "with several cameras the path must contain {camera}".into()));
             }
-        }
     }
-    if let Some(r) = &raw.output.record {
-        if !crate::capture::encode::is_video_path(Path::new(r)) {
+    if let Some(r) = &raw.output.record
+        && !crate::capture::encode::is_video_path(Path::new(r)) {
             return Err(invalid("output.record", format!("{r:?} must end in .mp4 or .mkv")));
         }
-    }
-    if let Some(s) = &raw.output.snapshot {
-        if !crate::capture::still::is_image_path(Path::new(s)) {
+    if let Some(s) = &raw.output.snapshot
+        && !crate::capture::still::is_image_path(Path::new(s)) {
             return Err(invalid("output.snapshot", format!("{s:?} must end in .jpg or .png")));
         }
-    }
     let snapshot_every = raw.output.snapshot_every_s.unwrap_or(10.0);
     if !(snapshot_every.is_finite() && snapshot_every > 0.0) {
         return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not a positive number")));

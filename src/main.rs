@@ -562,11 +562,10 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
         config.record = Some(r);
     }
-    if let Some(s) = args.duration {
-        if !(s.is_finite() && s > 0.0) {
+    if let Some(s) = args.duration
+        && !(s.is_finite() && s > 0.0) {
             bail!("--for {s}: give a positive number of seconds");
         }
-    }
     tracing::info!(config = %config.origin, db = %config.store_path.display(), cameras = config.cameras.len(), "starting");
     // The run requests its own stop when its cameras end; the dashboard serves on until a signal.
     let (stop, signal) = (Stop::new(), Stop::new());
@@ -710,11 +709,10 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
 fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
     use iobox::jobs::heatmap::{heatmap, site_floor_plan};
     let (config, db, period) = args.read.resolve(|now| now - 7 * 86_400_000)?;
-    if let Some(c) = &args.camera {
-        if !config.cameras.iter().any(|cam| &cam.source.name == c) {
+    if let Some(c) = &args.camera
+        && !config.cameras.iter().any(|cam| &cam.source.name == c) {
             bail!("--camera {c}: no such camera in {}", config.origin);
         }
-    }
     let plan = site_floor_plan(&config)?;
     let day = |ms: i64| iobox::jobs::report::format_day(ms);
     let title = format!(

@@ -122,8 +122,8 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     let mut behaviours = Vec::with_capacity(config.cameras.len());
     for cam in &config.cameras {
         let cal = cam.calibration.as_deref().map(crate::calibration::Calibration::load).transpose()?;
-        if let Some(c) = &cal {
-            if c.camera != cam.source.name {
+        if let Some(c) = &cal
+            && c.camera != cam.source.name {
                 return Err(JobError::Usage(format!(
                     "{}: calibrates camera '{}', but is configured for camera '{}'",
                     c.path.display(),
@@ -131,7 +131,6 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
                     cam.source.name
                 )));
             }
-        }
         behaviours.push(
             cal.as_ref()
                 .map(|c| Behaviour::for_calibration(c, config.behaviour.clone()))
@@ -383,15 +382,14 @@ fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize
             }
         }
     }
-    if let Some(rec) = slot.recorder.as_mut() {
-        if let Err(e) = rec.push(frame) {
+    if let Some(rec) = slot.recorder.as_mut()
+        && let Err(e) = rec.push(frame) {
             tracing::error!(camera = %slot.name, "recording stopped: {e}");
             if let Some(rec) = slot.recorder.take() {
                 let _ = rec.finish();
             }
             slot.record_path = None;
         }
-    }
 }
 
 /// Feeds the camera's confirmed, floor-located tracks to its behaviour and stores what comes out.

@@ -272,11 +272,10 @@ fn write_loop(
         }
     }
     stats.dropped += dropped.load(Ordering::Relaxed);
-    if let Some((run_id, _)) = &run.ids {
-        if let Err(e) = conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), run_id]) {
+    if let Some((run_id, _)) = &run.ids
+        && let Err(e) = conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), run_id]) {
             tracing::error!(db = %path.display(), "cannot record the end of the run: {e}");
         }
-    }
     stats
 }
 
