@@ -1072,8 +1072,10 @@ impl Calibration {
 
     /// Parses TOML text; `path` names it in errors and `base` anchors the relative plan image path.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Calibration> {
-        let raw: RawCalibration = toml::from_str(text)
-            .map_err(|e| Error::Parse { path: path.to_path_buf(), message: crate::config::describe_toml_error(text, &e) })?;
+        let raw: RawCalibration = toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: crate::config::describe_toml_error(text, &e),
+        })?;
         validate(raw, path, base)
     }
 

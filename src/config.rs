@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use crate::alerts::{AlertKind, AlertsConfig, MqttTarget, Rule};
 use crate::anonymize::{BlurConfig, BlurMethod};
+use crate::behaviour::BehaviourConfig;
 use crate::capture::{SourceKind, SourceSpec};
 use crate::infer::ModelKind;
-use crate::behaviour::BehaviourConfig;
 use crate::store::WriterOptions;
 use crate::track::TrackerConfig;
 use crate::worker::PerceptionConfig;
@@ -437,18 +437,22 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
 
     for (f, t) in [("output.record", &raw.output.record), ("output.snapshot", &raw.output.snapshot)] {
         if let Some(t) = t
-            && cameras.len() > 1 && !t.contains("{camera}") {
-                return Err(invalid(f, "with several cameras the path must contain {camera}".into()));
-            }
+            && cameras.len() > 1
+            && !t.contains("{camera}")
+        {
+            return Err(invalid(f, "with several cameras the path must contain {camera}".into()));
+        }
     }
     if let Some(r) = &raw.output.record
-        && !crate::capture::encode::is_video_path(Path::new(r)) {
-            return Err(invalid("output.record", format!("{r:?} must end in .mp4 or .mkv")));
-        }
+        && !crate::capture::encode::is_video_path(Path::new(r))
+    {
+        return Err(invalid("output.record", format!("{r:?} must end in .mp4 or .mkv")));
+    }
     if let Some(s) = &raw.output.snapshot
-        && !crate::capture::still::is_image_path(Path::new(s)) {
-            return Err(invalid("output.snapshot", format!("{s:?} must end in .jpg or .png")));
-        }
+        && !crate::capture::still::is_image_path(Path::new(s))
+    {
+        return Err(invalid("output.snapshot", format!("{s:?} must end in .jpg or .png")));
+    }
     let snapshot_every = raw.output.snapshot_every_s.unwrap_or(10.0);
     if !(snapshot_every.is_finite() && snapshot_every > 0.0) {
         return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not a positive number")));
@@ -653,9 +657,11 @@ mod tests {
         assert!(!c.perception.emotion_enabled);
         assert_eq!(c.perception.tracker.confirm_hits, 5);
         assert_eq!(c.cameras[0].calibration, Some(PathBuf::from("/base/cal/a.toml")));
-        let err = parse("[pose]\ninput_size = 300\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
+        let err =
+            parse("[pose]\ninput_size = 300\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("pose.input_size"), "{err}");
-        let err = parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
+        let err =
+            parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("confirm"), "{err}");
     }
 
@@ -736,10 +742,9 @@ mod tests {
         let c = parse(cam).unwrap();
         assert_eq!(c.dashboard, DashboardConfig::default());
         assert_eq!(c.dashboard.listen.to_string(), "127.0.0.1:8080");
-        let c = parse(&format!(
-            "[dashboard]\nlisten = \"0.0.0.0:9000\"\nsession_hours = 1\nsecure_cookie = true\n{cam}"
-        ))
-        .unwrap();
+        let c =
+            parse(&format!("[dashboard]\nlisten = \"0.0.0.0:9000\"\nsession_hours = 1\nsecure_cookie = true\n{cam}"))
+                .unwrap();
         assert_eq!(c.dashboard.listen.port(), 9000);
         assert_eq!(c.dashboard.session, Duration::from_secs(3600));
         assert!(c.dashboard.secure_cookie);

@@ -80,7 +80,13 @@ pub struct Legend {
 /// Draws `cells` on `plan_picture` (the floor plan image, or a blank canvas of its size), adds a colour bar
 /// on the right and a title on top. The colour scale runs from 0 to the largest shown value; suppressed
 /// cells are hatched grey.
-pub fn render(plan_picture: Picture, plan: &FloorPlan, cells: &[HeatCell], kind: HeatKind, title: &str) -> (Picture, Legend) {
+pub fn render(
+    plan_picture: Picture,
+    plan: &FloorPlan,
+    cells: &[HeatCell],
+    kind: HeatKind,
+    title: &str,
+) -> (Picture, Legend) {
     let (pw, ph) = (plan_picture.width(), plan_picture.height());
     let top = 24u32;
     let mut pic = Picture::blank(pw + BAR_WIDTH, ph + top, WHITE);
@@ -89,9 +95,7 @@ pub fn render(plan_picture: Picture, plan: &FloorPlan, cells: &[HeatCell], kind:
     let max = cells.iter().filter(|c| !c.suppressed).filter_map(|c| kind.value(c)).fold(0.0, f64::max);
     let (mut drawn, mut suppressed) = (0, 0);
     for c in cells {
-        let corner = |x: i64, y: i64| {
-            plan.plan_from_floor(PointOnFloor::new(x as f64 * c.cell_m, y as f64 * c.cell_m))
-        };
+        let corner = |x: i64, y: i64| plan.plan_from_floor(PointOnFloor::new(x as f64 * c.cell_m, y as f64 * c.cell_m));
         let (a, b): (PointOnPlan, PointOnPlan) = (corner(c.cx, c.cy), corner(c.cx + 1, c.cy + 1));
         let (x0, x1) = (a.x.min(b.x).round() as i64, a.x.max(b.x).round() as i64);
         let (y0, y1) = (a.y.min(b.y).round() as i64 + top as i64, a.y.max(b.y).round() as i64 + top as i64);
@@ -150,7 +154,15 @@ mod tests {
     fn cells_land_where_the_plan_scale_puts_them() {
         let plan = FloorPlan { image: "none.png".into(), pixels_per_metre: 100.0, origin_px: (0.0, 0.0) };
         let cells = [
-            HeatCell { cell_m: 0.5, cx: 2, cy: 1, presence: Some(10), dwell_ms: Some(1000), tracks: Some(6), suppressed: false },
+            HeatCell {
+                cell_m: 0.5,
+                cx: 2,
+                cy: 1,
+                presence: Some(10),
+                dwell_ms: Some(1000),
+                tracks: Some(6),
+                suppressed: false,
+            },
             HeatCell { cell_m: 0.5, cx: 0, cy: 0, presence: None, dwell_ms: None, tracks: None, suppressed: true },
         ];
         let (pic, legend) = render(Picture::blank(300, 200, WHITE), &plan, &cells, HeatKind::Presence, "t");

@@ -401,8 +401,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let cal = iobox::calibration::Calibration::load(&file)?;
             let config = load_config(config.as_ref())?;
             let models = model_source(&config)?;
-            let anonymized =
-                calibrate::anonymized_frame(&frame, std::time::Duration::from_secs_f64(at), &models, config.perception)?;
+            let anonymized = calibrate::anonymized_frame(
+                &frame,
+                std::time::Duration::from_secs_f64(at),
+                &models,
+                config.perception,
+            )?;
             let plan_out = plan_out.unwrap_or_else(|| calibrate::plan_path_for(&out));
             calibrate::overlay(&cal, &anonymized, &out, &plan_out)?;
             println!("{}\n{}", out.display(), plan_out.display());
@@ -563,9 +567,10 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         config.record = Some(r);
     }
     if let Some(s) = args.duration
-        && !(s.is_finite() && s > 0.0) {
-            bail!("--for {s}: give a positive number of seconds");
-        }
+        && !(s.is_finite() && s > 0.0)
+    {
+        bail!("--for {s}: give a positive number of seconds");
+    }
     tracing::info!(config = %config.origin, db = %config.store_path.display(), cameras = config.cameras.len(), "starting");
     // The run requests its own stop when its cameras end; the dashboard serves on until a signal.
     let (stop, signal) = (Stop::new(), Stop::new());
@@ -710,9 +715,10 @@ fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
     use iobox::jobs::heatmap::{heatmap, site_floor_plan};
     let (config, db, period) = args.read.resolve(|now| now - 7 * 86_400_000)?;
     if let Some(c) = &args.camera
-        && !config.cameras.iter().any(|cam| &cam.source.name == c) {
-            bail!("--camera {c}: no such camera in {}", config.origin);
-        }
+        && !config.cameras.iter().any(|cam| &cam.source.name == c)
+    {
+        bail!("--camera {c}: no such camera in {}", config.origin);
+    }
     let plan = site_floor_plan(&config)?;
     let day = |ms: i64| iobox::jobs::report::format_day(ms);
     let title = format!(

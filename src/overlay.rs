@@ -68,9 +68,8 @@ impl Picture {
 
     /// A floor plan (or any non-camera picture) from a PNG or JPEG file.
     pub fn open_plan(path: &Path) -> Result<Self, Error> {
-        let image = image::open(path)
-            .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?
-            .to_rgb8();
+        let image =
+            image::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?.to_rgb8();
         Ok(Self { image })
     }
 
@@ -183,7 +182,11 @@ impl Picture {
                         for dx in 0..s {
                             let px = x + (i as i32 * 8 + col) * s + dx;
                             let py = y + row as i32 * s + dy;
-                            if px >= 0 && py >= 0 && (px as u32) < self.image.width() && (py as u32) < self.image.height() {
+                            if px >= 0
+                                && py >= 0
+                                && (px as u32) < self.image.width()
+                                && (py as u32) < self.image.height()
+                            {
                                 self.image.put_pixel(px as u32, py as u32, colour);
                             }
                         }
@@ -230,7 +233,12 @@ fn arrow_to_in_side(from: PointOnFloor, to: PointOnFloor, in_side: InSide) -> (P
 }
 
 /// Draws zones, lines (with an arrow towards their "in" side) and labels through `to_px`.
-fn draw_zones_and_lines(pic: &mut Picture, cal: &Calibration, to_px: &dyn Fn(PointOnFloor) -> Option<(f32, f32)>, scale: u32) {
+fn draw_zones_and_lines(
+    pic: &mut Picture,
+    cal: &Calibration,
+    to_px: &dyn Fn(PointOnFloor) -> Option<(f32, f32)>,
+    scale: u32,
+) {
     for zone in &cal.zones {
         let c = zone_colour(zone.kind);
         let pts = &zone.polygon.points;
@@ -294,7 +302,8 @@ fn draw_camera_overlay(mut pic: Picture, cal: &Calibration) -> Picture {
         let clamp = |v: f64| v.clamp(-100.0, 100.0);
         let (x0, x1) = fov.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.x), b.max(p.x)));
         let (y0, y1) = fov.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.y), b.max(p.y)));
-        let (mut x0, mut x1, mut y0, mut y1) = (clamp(x0).floor(), clamp(x1).ceil(), clamp(y0).floor(), clamp(y1).ceil());
+        let (mut x0, mut x1, mut y0, mut y1) =
+            (clamp(x0).floor(), clamp(x1).ceil(), clamp(y0).floor(), clamp(y1).ceil());
         // Keep the grid on the site: the floor plane goes on behind walls, the plan does not.
         if let Ok((w, h)) = image::image_dimensions(&cal.floor_plan.image) {
             let a = cal.floor_plan.floor_from_plan(crate::calibration::PointOnPlan { x: 0.0, y: 0.0 });

@@ -200,10 +200,11 @@ pub fn head_box(person: &Person, min_score: f32) -> Option<BoxInImage> {
     }
     // Head size from what is visible: the keypoints' own spread, the shoulders, or the body's height.
     let spread = (x2 - x1).max(y2 - y1);
-    let shoulders = match (person.keypoint(pose::LEFT_SHOULDER, min_score), person.keypoint(pose::RIGHT_SHOULDER, min_score)) {
-        (Some(a), Some(b)) => ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt() * 0.7,
-        _ => 0.0,
-    };
+    let shoulders =
+        match (person.keypoint(pose::LEFT_SHOULDER, min_score), person.keypoint(pose::RIGHT_SHOULDER, min_score)) {
+            (Some(a), Some(b)) => ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt() * 0.7,
+            _ => 0.0,
+        };
     let body = person.bbox.height() / 7.0;
     let size = (spread * 1.6).max(shoulders).max(body).max(12.0);
     let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
@@ -305,10 +306,11 @@ impl Perception {
         let mut heads_added = 0;
         for p in &self.people {
             if let Some(head) = head_box(p, self.config.head_keypoint_score)
-                && !covered(&head, &self.face_boxes) {
-                    self.regions.push(head);
-                    heads_added += 1;
-                }
+                && !covered(&head, &self.face_boxes)
+            {
+                self.regions.push(head);
+                heads_added += 1;
+            }
         }
 
         // 5. The blur: from here on only the anonymized frame exists.
@@ -344,10 +346,10 @@ impl Perception {
                 let emotion = track.and_then(|id| {
                     let face = self.faces.iter().zip(&self.emotions).find_map(|(f, e)| {
                         let c = f.bbox.centre();
-                        let in_head = head_box(person, self.config.head_keypoint_score)
-                            .map_or(person.bbox.contains(c) && c.y < person.bbox.y1 + person.bbox.height() * 0.4, |h| {
-                                h.expanded(0.25).contains(c)
-                            });
+                        let in_head = head_box(person, self.config.head_keypoint_score).map_or(
+                            person.bbox.contains(c) && c.y < person.bbox.y1 + person.bbox.height() * 0.4,
+                            |h| h.expanded(0.25).contains(c),
+                        );
                         if in_head { *e } else { None }
                     });
                     match face {

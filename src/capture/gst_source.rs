@@ -452,9 +452,10 @@ fn run_once(
         if pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
             if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
-                && let gst::MessageView::Error(err) = msg.view() {
-                    return Err(stream_error(&camera, err));
-                }
+                && let gst::MessageView::Error(err) = msg.view()
+            {
+                return Err(stream_error(&camera, err));
+            }
             return Err(Error::Stream { camera: camera.clone(), message: "pipeline refused to start".into() });
         }
         status.set_state(CameraState::Running);
@@ -489,10 +490,9 @@ fn run_once(
             if count != last_count {
                 last_count = count;
                 last_progress = Instant::now();
-                if !got_any
-                    && let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
-                        status.duration_ms.store(d.mseconds(), Ordering::Relaxed);
-                    }
+                if !got_any && let Some(d) = pipeline.query_duration::<gst::ClockTime>() {
+                    status.duration_ms.store(d.mseconds(), Ordering::Relaxed);
+                }
                 got_any = true;
             } else if spec.kind.is_live() {
                 let (limit, since) =

@@ -145,9 +145,10 @@ pub(crate) struct PooledVec {
 impl Drop for PooledVec {
     fn drop(&mut self) {
         if let Some(pool) = &self.pool
-            && self.data.capacity() > 0 {
-                let _ = pool.push(std::mem::take(&mut self.data));
-            }
+            && self.data.capacity() > 0
+        {
+            let _ = pool.push(std::mem::take(&mut self.data));
+        }
     }
 }
 

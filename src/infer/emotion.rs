@@ -62,7 +62,12 @@ impl EmotionClassifier {
 
     /// Classifies each face large enough; `out[i]` is `Some(probabilities)` for `faces[i]` or `None` when
     /// the face was too small. `out` is cleared first.
-    pub fn classify(&mut self, frame: &RgbView<'_>, faces: &[BoxInImage], out: &mut Vec<Option<EmotionProbs>>) -> Result<()> {
+    pub fn classify(
+        &mut self,
+        frame: &RgbView<'_>,
+        faces: &[BoxInImage],
+        out: &mut Vec<Option<EmotionProbs>>,
+    ) -> Result<()> {
         out.clear();
         out.extend(faces.iter().map(|_| None));
         let chosen = faces.iter().filter(|f| f.width().max(f.height()) >= self.config.min_face_px).count();
@@ -80,7 +85,13 @@ impl EmotionClassifier {
                 let (x1, y1) = (g.x1.max(0.0), g.y1.max(0.0));
                 let (x2, y2) = (g.x2.min(frame.width as f32), g.y2.min(frame.height as f32));
                 let crop = &mut data[slot * SIDE * SIDE..(slot + 1) * SIDE * SIDE];
-                self.resize.prepare_region(frame.width, frame.height, (x1, y1, x2 - x1, y2 - y1), SIDE as u32, SIDE as u32);
+                self.resize.prepare_region(
+                    frame.width,
+                    frame.height,
+                    (x1, y1, x2 - x1, y2 - y1),
+                    SIDE as u32,
+                    SIDE as u32,
+                );
                 self.resize.for_each(frame, |x, y, [r, g, b]| {
                     // ITU-R BT.601 luma, as OpenCV's RGB2GRAY that the model was trained with.
                     let grey = 0.299 * r + 0.587 * g + 0.114 * b;
@@ -97,7 +108,10 @@ impl EmotionClassifier {
         self.run_time.push(started.elapsed());
         let (_, probs) = outputs["predictions"].try_extract_tensor::<f32>().map_err(&err)?;
         if probs.len() != chosen * 7 {
-            return Err(super::Error::Run { kind: ModelKind::Emotion, message: format!("{} values for {chosen} faces", probs.len()) });
+            return Err(super::Error::Run {
+                kind: ModelKind::Emotion,
+                message: format!("{} values for {chosen} faces", probs.len()),
+            });
         }
         let mut rows = probs.chunks_exact(7);
         for (slot, f) in out.iter_mut().zip(faces) {

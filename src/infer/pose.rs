@@ -136,7 +136,10 @@ impl PoseEstimator {
         self.run_time.push(started.elapsed());
         let (_, out) = outputs["output_0"].try_extract_tensor::<f32>().map_err(&err)?;
         if out.len() != PEOPLE * STRIDE {
-            return Err(super::Error::Run { kind: ModelKind::Pose, message: format!("{} values, expected 336", out.len()) });
+            return Err(super::Error::Run {
+                kind: ModelKind::Pose,
+                message: format!("{} values, expected 336", out.len()),
+            });
         }
         self.raw.clear();
         self.raw.extend_from_slice(out);

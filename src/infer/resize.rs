@@ -84,11 +84,15 @@ impl Bilinear {
             let (t, b) = (&self.rows[top], &self.rows[bottom]);
             for dx in 0..self.xs.len() {
                 let i = dx * 3;
-                f(dx, dy, [
-                    t[i] + (b[i] - t[i]) * wy,
-                    t[i + 1] + (b[i + 1] - t[i + 1]) * wy,
-                    t[i + 2] + (b[i + 2] - t[i + 2]) * wy,
-                ]);
+                f(
+                    dx,
+                    dy,
+                    [
+                        t[i] + (b[i] - t[i]) * wy,
+                        t[i + 1] + (b[i + 1] - t[i + 1]) * wy,
+                        t[i + 2] + (b[i + 2] - t[i + 2]) * wy,
+                    ],
+                );
             }
         }
     }

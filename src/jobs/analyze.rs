@@ -71,7 +71,10 @@ pub struct FrameJson {
 pub enum Record {
     Frame(FrameJson),
     /// After the last frame: how many frames, and the tracks still live at the end of the stream.
-    End { frames: u64, ended_tracks: Vec<String> },
+    End {
+        frames: u64,
+        ended_tracks: Vec<String>,
+    },
 }
 
 fn emotion_map(p: &EmotionProbs) -> BTreeMap<&'static str, f32> {
@@ -106,7 +109,11 @@ impl AnalyzeJob {
                     faces: cam
                         .faces
                         .iter()
-                        .map(|f| FaceJson { bbox: f.face.bbox, score: f.face.score, emotion: f.emotion.as_ref().map(emotion_map) })
+                        .map(|f| FaceJson {
+                            bbox: f.face.bbox,
+                            score: f.face.score,
+                            emotion: f.emotion.as_ref().map(emotion_map),
+                        })
                         .collect(),
                     people: cam
                         .people

@@ -72,7 +72,11 @@ impl BlurJob {
         let mut perception = Perception::new(&self.models, config)?;
         let blur = if in_still { BlurConfig { hold_frames: 0, ..self.blur } } else { self.blur };
         let mut cam = CameraPerception::new(blur, TrackerConfig::default(), None);
-        if in_still { self.blur_image(&mut perception, &mut cam) } else { self.blur_video(&mut perception, &mut cam, stop) }
+        if in_still {
+            self.blur_image(&mut perception, &mut cam)
+        } else {
+            self.blur_video(&mut perception, &mut cam, stop)
+        }
     }
 
     fn blur_image(&self, perception: &mut Perception, cam: &mut CameraPerception) -> Result<BlurReport, JobError> {

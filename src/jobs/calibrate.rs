@@ -15,7 +15,12 @@ use super::JobError;
 
 /// Reads one frame (a still, or the first video frame at or after `at`) and anonymizes it with the face
 /// detector and the pose backup.
-pub fn anonymized_frame(input: &Path, at: Duration, models: &ModelSource, perception: PerceptionConfig) -> Result<AnonymizedFrame, JobError> {
+pub fn anonymized_frame(
+    input: &Path,
+    at: Duration,
+    models: &ModelSource,
+    perception: PerceptionConfig,
+) -> Result<AnonymizedFrame, JobError> {
     if !input.exists() {
         return Err(capture::Error::FileNotFound { path: input.to_path_buf() }.into());
     }
@@ -32,7 +37,8 @@ pub fn anonymized_frame(input: &Path, at: Duration, models: &ModelSource, percep
             }
         }
         let _ = cam.join();
-        chosen.ok_or_else(|| JobError::Usage(format!("{} has no frame at {:.1} s", input.display(), at.as_secs_f64())))?
+        chosen
+            .ok_or_else(|| JobError::Usage(format!("{} has no frame at {:.1} s", input.display(), at.as_secs_f64())))?
     };
     let config = PerceptionConfig { emotion_enabled: false, pose_every: 1, ..perception };
     let mut p = Perception::new(models, config)?;

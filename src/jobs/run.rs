@@ -10,14 +10,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use crossbeam::channel::Select;
 use serde::Serialize;
 
+use crate::behaviour::{Behaviour, Event, Observation};
+use crate::capture::SourceKind;
 use crate::capture::encode::VideoWriter;
 use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
 use crate::config::Config;
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
-use crate::behaviour::{Behaviour, Event, Observation};
-use crate::capture::SourceKind;
 use crate::worker::{CameraPerception, Perception, StageSummary};
 
 use super::JobError;
@@ -123,14 +123,15 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     for cam in &config.cameras {
         let cal = cam.calibration.as_deref().map(crate::calibration::Calibration::load).transpose()?;
         if let Some(c) = &cal
-            && c.camera != cam.source.name {
-                return Err(JobError::Usage(format!(
-                    "{}: calibrates camera '{}', but is configured for camera '{}'",
-                    c.path.display(),
-                    c.camera,
-                    cam.source.name
-                )));
-            }
+            && c.camera != cam.source.name
+        {
+            return Err(JobError::Usage(format!(
+                "{}: calibrates camera '{}', but is configured for camera '{}'",
+                c.path.display(),
+                c.camera,
+                cam.source.name
+            )));
+        }
         behaviours.push(
             cal.as_ref()
                 .map(|c| Behaviour::for_calibration(c, config.behaviour.clone()))
@@ -383,13 +384,14 @@ fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize
         }
     }
     if let Some(rec) = slot.recorder.as_mut()
-        && let Err(e) = rec.push(frame) {
-            tracing::error!(camera = %slot.name, "recording stopped: {e}");
-            if let Some(rec) = slot.recorder.take() {
-                let _ = rec.finish();
-            }
-            slot.record_path = None;
+        && let Err(e) = rec.push(frame)
+    {
+        tracing::error!(camera = %slot.name, "recording stopped: {e}");
+        if let Some(rec) = slot.recorder.take() {
+            let _ = rec.finish();
         }
+        slot.record_path = None;
+    }
 }
 
 /// Feeds the camera's confirmed, floor-located tracks to its behaviour and stores what comes out.

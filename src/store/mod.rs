@@ -139,7 +139,8 @@ pub fn purge_older_than(conn: &Connection, path: &Path, cutoff_ms: i64) -> Resul
     let tx = conn.unchecked_transaction().map_err(sql_err(path))?;
     let mut n = 0u64;
     for (table, column) in TIMED_TABLES {
-        n += tx.execute(&format!("DELETE FROM {table} WHERE {column} < ?1"), [cutoff_ms]).map_err(sql_err(path))? as u64;
+        n +=
+            tx.execute(&format!("DELETE FROM {table} WHERE {column} < ?1"), [cutoff_ms]).map_err(sql_err(path))? as u64;
     }
     n += tx
         .execute(

@@ -686,7 +686,8 @@ pub fn latest_queues(conn: &Connection, window_ms: i64, k: u32) -> Result<Vec<Li
     while let Some(r) = rows.next().map_err(err(conn))? {
         let e = err(conn);
         let key = (r.get(0).map_err(&e)?, r.get(1).map_err(&e)?);
-        newest.insert(key, (r.get(2).map_err(&e)?, r.get(3).map_err(&e)?, r.get(4).map_err(&e)?, r.get(5).map_err(&e)?));
+        newest
+            .insert(key, (r.get(2).map_err(&e)?, r.get(3).map_err(&e)?, r.get(4).map_err(&e)?, r.get(5).map_err(&e)?));
     }
     let mut out: Vec<LiveQueue> = newest
         .into_iter()

@@ -18,9 +18,18 @@ use crate::behaviour::{Direction, Event};
 /// One thing to store. `camera` is the camera's index in the configuration.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Frame { camera: usize, ts_ms: i64, seq: u64, faces_blurred: u32, frames_dropped: u64 },
+    Frame {
+        camera: usize,
+        ts_ms: i64,
+        seq: u64,
+        faces_blurred: u32,
+        frames_dropped: u64,
+    },
     /// A shopper-behaviour event from the camera's `Behaviour`.
-    Event { camera: usize, event: Event },
+    Event {
+        camera: usize,
+        event: Event,
+    },
 }
 
 /// How the writer keeps the database.
@@ -127,7 +136,14 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                write_loop(conn, &thread_path, Registration { names, started_ms, ids: registered }, rx, &thread_dropped, options)
+                write_loop(
+                    conn,
+                    &thread_path,
+                    Registration { names, started_ms, ids: registered },
+                    rx,
+                    &thread_dropped,
+                    options,
+                )
             })
             .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
         Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), run_id })
@@ -146,7 +162,9 @@ impl Writer {
     /// must be dropped first, or this waits for them.
     pub fn finish(mut self) -> Result<WriterStats> {
         self.sender.take();
-        self.thread.join().map_err(|_| super::Error::Io { path: self.path.clone(), message: "the writer thread panicked".into() })
+        self.thread
+            .join()
+            .map_err(|_| super::Error::Io { path: self.path.clone(), message: "the writer thread panicked".into() })
     }
 }
 
@@ -157,7 +175,10 @@ fn is_full(e: &rusqlite::Error) -> bool {
 /// Records the run and the camera names; returns the run id and each camera's id.
 fn register(conn: &Connection, names: &[String], started_ms: i64) -> rusqlite::Result<(i64, Vec<i64>)> {
     let tx = conn.unchecked_transaction()?;
-    tx.execute("INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)", params![started_ms, env!("CARGO_PKG_VERSION")])?;
+    tx.execute(
+        "INSERT INTO runs (started_at_ms, iobox_version) VALUES (?1, ?2)",
+        params![started_ms, env!("CARGO_PKG_VERSION")],
+    )?;
     let run_id = tx.last_insert_rowid();
     let mut ids = Vec::with_capacity(names.len());
     for name in names {
@@ -273,13 +294,20 @@ fn write_loop(
     }
     stats.dropped += dropped.load(Ordering::Relaxed);
     if let Some((run_id, _)) = &run.ids
-        && let Err(e) = conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), run_id]) {
-            tracing::error!(db = %path.display(), "cannot record the end of the run: {e}");
-        }
+        && let Err(e) = conn.execute("UPDATE runs SET ended_at_ms = ?1 WHERE id = ?2", params![now_ms(), run_id])
+    {
+        tracing::error!(db = %path.display(), "cannot record the end of the run: {e}");
+    }
     stats
 }
 
-fn write_batch(conn: &mut Connection, run: i64, camera_ids: &[i64], batch: &[Record], cell_m: f64) -> rusqlite::Result<()> {
+fn write_batch(
+    conn: &mut Connection,
+    run: i64,
+    camera_ids: &[i64],
+    batch: &[Record],
+    cell_m: f64,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     for r in batch {
         match r {
@@ -288,7 +316,14 @@ fn write_batch(conn: &mut Connection, run: i64, camera_ids: &[i64], batch: &[Rec
                     "INSERT INTO frame_log (run_id, camera_id, ts_ms, seq, faces_blurred, frames_dropped)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![run, camera_ids[*camera], ts_ms, *seq as i64, faces_blurred, *frames_dropped as i64])?;
+                .execute(params![
+                    run,
+                    camera_ids[*camera],
+                    ts_ms,
+                    *seq as i64,
+                    faces_blurred,
+                    *frames_dropped as i64
+                ])?;
             }
             Record::Event { camera, event } => write_event(&tx, run, camera_ids[*camera], event, cell_m)?,
         }

@@ -10,8 +10,11 @@ use crate::common::{self, GtBox};
 
 /// The face detector alone (as `iobox blur` without --pose-backup).
 fn faces_only() -> Perception {
-    Perception::new(&common::models(), PerceptionConfig { pose_every: 0, emotion_enabled: false, ..PerceptionConfig::default() })
-        .unwrap()
+    Perception::new(
+        &common::models(),
+        PerceptionConfig { pose_every: 0, emotion_enabled: false, ..PerceptionConfig::default() },
+    )
+    .unwrap()
 }
 
 fn camera(blur: BlurConfig) -> CameraPerception {

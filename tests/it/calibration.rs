@@ -11,7 +11,10 @@ use crate::common;
 #[test]
 fn check_prints_the_fit_and_each_point() {
     let dir = tempfile::tempdir().unwrap();
-    let o = common::iobox(&["calibrate", "check", common::root().join("calibration/sample.toml").to_str().unwrap()], dir.path());
+    let o = common::iobox(
+        &["calibrate", "check", common::root().join("calibration/sample.toml").to_str().unwrap()],
+        dir.path(),
+    );
     let t = common::text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("RMS") && t.contains("inlier"), "{t}");
@@ -28,7 +31,11 @@ fn check_names_the_field_of_each_mistake() {
         // The same image point twice.
         ("image = [524.0, 260.0]", "image = [4.0, 248.0]", "points[2].image"),
         // A zone whose edges cross.
-        ("polygon = [[2.80, 0.50], [3.80, 0.50], [3.80, 1.60], [2.80, 1.60]]", "polygon = [[2.80, 0.50], [3.80, 1.60], [3.80, 0.50], [2.80, 1.60]]", "zones[0].polygon"),
+        (
+            "polygon = [[2.80, 0.50], [3.80, 0.50], [3.80, 1.60], [2.80, 1.60]]",
+            "polygon = [[2.80, 0.50], [3.80, 1.60], [3.80, 0.50], [2.80, 1.60]]",
+            "zones[0].polygon",
+        ),
         // A line of zero length.
         ("to = [4.60, 1.65]", "to = [1.40, 1.65]", "lines[0]"),
         // A typo in a key.
@@ -52,8 +59,15 @@ fn overlay_draws_on_the_anonymized_frame_and_on_the_plan() {
     let out = dir.path().join("overlay.png");
     let o = common::iobox(
         &[
-            "calibrate", "overlay", cal.to_str().unwrap(), "--frame", common::sample_clip().to_str().unwrap(),
-            "--at", "12", "--out", out.to_str().unwrap(),
+            "calibrate",
+            "overlay",
+            cal.to_str().unwrap(),
+            "--frame",
+            common::sample_clip().to_str().unwrap(),
+            "--at",
+            "12",
+            "--out",
+            out.to_str().unwrap(),
         ],
         dir.path(),
     );
@@ -65,7 +79,13 @@ fn overlay_draws_on_the_anonymized_frame_and_on_the_plan() {
 
     // The picture was drawn over the blurred frame: where the person's head is, it matches the anonymized
     // frame and not the raw one.
-    let frame = iobox::jobs::calibrate::anonymized_frame(&common::sample_clip(), Duration::from_secs(12), &common::models(), PerceptionConfig::default()).unwrap();
+    let frame = iobox::jobs::calibrate::anonymized_frame(
+        &common::sample_clip(),
+        Duration::from_secs(12),
+        &common::models(),
+        PerceptionConfig::default(),
+    )
+    .unwrap();
     assert!(frame.regions_blurred() >= 1, "the person at the table has a blurred head");
     let blurred = frame.view();
     // The raw frame at 12 s, decoded the same way, for comparison.
@@ -83,7 +103,11 @@ fn overlay_draws_on_the_anonymized_frame_and_on_the_plan() {
             n += 3.0;
         }
     }
-    println!("head region: mean difference to the blurred frame {:.1}, to the raw frame {:.1}", d_blurred / n, d_raw / n);
+    println!(
+        "head region: mean difference to the blurred frame {:.1}, to the raw frame {:.1}",
+        d_blurred / n,
+        d_raw / n
+    );
     assert!(d_blurred / n < 0.5 * (d_raw / n), "the overlay is built on the anonymized frame");
 }
 

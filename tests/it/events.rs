@@ -88,7 +88,16 @@ fn entries_exits_and_dwell_on_the_sample_clip_match_what_a_person_counted() {
         assert!((dwell - (leave_s - enter_s)).abs() <= 5.0);
     }
     // Everyone went to the table.
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_entered' AND place = 'table'", &[]).unwrap(), 6);
+    assert_eq!(
+        query_i64(
+            &conn,
+            &db,
+            "SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_entered' AND place = 'table'",
+            &[]
+        )
+        .unwrap(),
+        6
+    );
     assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM journeys", &[]).unwrap(), 6);
 }
 
@@ -106,17 +115,30 @@ fn the_database_holds_no_pixels_crops_or_embeddings() {
         let columns = query_rows_text(&conn, &db, &format!("SELECT name FROM pragma_table_info('{table}')"));
         for column in &columns {
             // No binary data anywhere.
-            let blobs = query_i64(&conn, &db, &format!("SELECT COUNT(*) FROM \"{table}\" WHERE typeof(\"{column}\") = 'blob'"), &[]).unwrap();
+            let blobs = query_i64(
+                &conn,
+                &db,
+                &format!("SELECT COUNT(*) FROM \"{table}\" WHERE typeof(\"{column}\") = 'blob'"),
+                &[],
+            )
+            .unwrap();
             assert_eq!(blobs, 0, "{table}.{column} holds binary data");
             // No long values: nothing the size of a crop or an embedding (a 128-float vector as text is
             // over 1 KB); the longest legitimate values are journeys' zone lists.
-            let longest = query_i64(&conn, &db, &format!("SELECT COALESCE(MAX(LENGTH(CAST(\"{column}\" AS TEXT))), 0) FROM \"{table}\""), &[]).unwrap();
+            let longest = query_i64(
+                &conn,
+                &db,
+                &format!("SELECT COALESCE(MAX(LENGTH(CAST(\"{column}\" AS TEXT))), 0) FROM \"{table}\""),
+                &[],
+            )
+            .unwrap();
             assert!(longest < 200, "{table}.{column} holds a value of {longest} characters");
             checked += 1;
         }
     }
     // Track ids are 16 hex digits and nothing else.
-    let ids = query_rows_text(&conn, &db, "SELECT DISTINCT track FROM events UNION SELECT DISTINCT track FROM journeys");
+    let ids =
+        query_rows_text(&conn, &db, "SELECT DISTINCT track FROM events UNION SELECT DISTINCT track FROM journeys");
     assert!(!ids.is_empty());
     assert!(ids.iter().all(|t| t.len() == 16 && t.chars().all(|c| c.is_ascii_hexdigit())), "{ids:?}");
     // The whole file is small: no frame could hide in it (a single 768x432 RGB frame is ~1 MB).
@@ -154,10 +176,12 @@ fn retention_purges_old_rows_at_start() {
     let now = iobox::store::writer::now_ms();
     let day = 86_400_000i64;
     // 40 days of one entry a day, written with retention off.
-    let w = Writer::start_with(&db, &["cam".into()], WriterOptions { retention: None, ..WriterOptions::default() }).unwrap();
+    let w = Writer::start_with(&db, &["cam".into()], WriterOptions { retention: None, ..WriterOptions::default() })
+        .unwrap();
     let tx = w.sender();
     for d in 0..40 {
-        let event = Event::Entry { zone: Name::from("door"), track: TrackId(1000 + d as u64), at_ms: now - d * day - 1000 };
+        let event =
+            Event::Entry { zone: Name::from("door"), track: TrackId(1000 + d as u64), at_ms: now - d * day - 1000 };
         tx.send(Record::Event { camera: 0, event });
     }
     drop(tx);
@@ -189,10 +213,14 @@ fn an_older_database_is_upgraded_and_a_newer_one_refused() {
         )
         .unwrap();
     }
-    iobox::store::Writer::start_with(&db, &["cam".into()], iobox::store::WriterOptions { retention: None, ..Default::default() })
-        .unwrap()
-        .finish()
-        .unwrap();
+    iobox::store::Writer::start_with(
+        &db,
+        &["cam".into()],
+        iobox::store::WriterOptions { retention: None, ..Default::default() },
+    )
+    .unwrap()
+    .finish()
+    .unwrap();
     let conn = open_ro(&db).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version, iobox::store::schema::LATEST);
@@ -310,7 +338,11 @@ fn a_graceful_stop_flushes_everything() {
     let processed = report["cameras"][0]["frames_processed"].as_i64().unwrap();
     assert!(processed > 10 && processed < 1394, "stopped part-way: {processed}");
     let conn = open_ro(&db).unwrap();
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(), processed, "every processed frame was logged");
+    assert_eq!(
+        query_i64(&conn, &db, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(),
+        processed,
+        "every processed frame was logged"
+    );
     assert_eq!(report["events_dropped"], 0);
     let ended = query_i64(&conn, &db, "SELECT COUNT(*) FROM runs WHERE ended_at_ms IS NOT NULL", &[]).unwrap();
     assert_eq!(ended, 1, "the run was closed");

@@ -21,8 +21,17 @@ fn heatmap(dir: &std::path::Path, k: u32, kind: &str) -> (image::RgbImage, Strin
     let config = config_with_k(dir, k);
     let o = common::iobox(
         &[
-            "heatmap", "--config", config.to_str().unwrap(), "--db", common::sample_db().to_str().unwrap(), "--from",
-            "2000-01-01", "--kind", kind, "--out", out.to_str().unwrap(),
+            "heatmap",
+            "--config",
+            config.to_str().unwrap(),
+            "--db",
+            common::sample_db().to_str().unwrap(),
+            "--from",
+            "2000-01-01",
+            "--kind",
+            kind,
+            "--out",
+            out.to_str().unwrap(),
         ],
         dir,
     );

@@ -53,7 +53,8 @@ fn pose_finds_most_visible_coco_keypoints_within_a_tenth_of_the_person_size() {
                 visible += 1;
                 if let Some((_, p)) = best {
                     let kp = &p.keypoints[k];
-                    let d = ((kp.point.x as f64 - kps[k * 3]).powi(2) + (kp.point.y as f64 - kps[k * 3 + 1]).powi(2)).sqrt();
+                    let d = ((kp.point.x as f64 - kps[k * 3]).powi(2) + (kp.point.y as f64 - kps[k * 3 + 1]).powi(2))
+                        .sqrt();
                     if kp.score >= 0.2 && d <= tol {
                         found += 1;
                     }
@@ -65,7 +66,9 @@ fn pose_finds_most_visible_coco_keypoints_within_a_tenth_of_the_person_size() {
         }
     }
     let share = found as f64 / visible as f64;
-    println!("pose, COCO test images: {found}/{visible} labelled keypoints of {people} people within {PCK_TOLERANCE} of the box size = {share:.3}");
+    println!(
+        "pose, COCO test images: {found}/{visible} labelled keypoints of {people} people within {PCK_TOLERANCE} of the box size = {share:.3}"
+    );
     assert_eq!(people, 12, "12 of the 14 annotated people have keypoints");
     assert!(share >= 0.80, "PCK@0.1 {share:.3}");
 }
@@ -84,12 +87,17 @@ const NOT_SMILING: (&str, f32, f32) = ("2008_001322.jpg", 140.0, 180.0);
 
 #[test]
 fn smiling_faces_come_out_happy_and_a_straight_face_does_not() {
-    let mut perception = Perception::new(&common::models(), PerceptionConfig { pose_every: 0, ..PerceptionConfig::default() }).unwrap();
+    let mut perception =
+        Perception::new(&common::models(), PerceptionConfig { pose_every: 0, ..PerceptionConfig::default() }).unwrap();
     let mut emotion_at = |file: &str, x: f32, y: f32| {
         let mut cam = CameraPerception::new(BlurConfig::default(), TrackerConfig::default(), None);
         perception.process(still::read(&common::data("dlib_faces").join(file)).unwrap(), &mut cam).unwrap();
         let point = iobox::geometry::PointInImage { x, y };
-        let face = cam.faces.iter().find(|f| f.face.bbox.contains(point)).unwrap_or_else(|| panic!("no face at {x},{y} in {file}"));
+        let face = cam
+            .faces
+            .iter()
+            .find(|f| f.face.bbox.contains(point))
+            .unwrap_or_else(|| panic!("no face at {x},{y} in {file}"));
         face.emotion.unwrap_or_else(|| panic!("face at {x},{y} in {file} too small to classify"))
     };
     for (file, x, y) in SMILES {
@@ -118,8 +126,13 @@ fn the_pose_model_alone_still_blurs_most_faces_when_the_face_detector_sees_none(
     let (mut total, mut covered, mut heads) = (0, 0, 0);
     for xml in ["training.xml", "testing.xml"] {
         for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
-            let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, TrackerConfig::default(), None);
-            let out = perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
+            let mut cam = CameraPerception::new(
+                BlurConfig { hold_frames: 0, ..BlurConfig::default() },
+                TrackerConfig::default(),
+                None,
+            );
+            let out =
+                perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
             heads += out.heads_added;
             let regions = cam.anonymizer.last_regions();
             for b in boxes {
