@@ -8,6 +8,7 @@ demo:
 	cargo run --release -- run --record 'out/{camera}.mp4'
 	cargo run --release -- report
 	cargo run --release -- heatmap --out out/heatmap.png
+	@echo "To see it in the dashboard: target/release/iobox user add NAME --role integrator, then target/release/iobox serve, and open http://127.0.0.1:8080"
 
 # The whole test suite (unit, property and integration tests on real media).
 test:
