@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use iobox::behaviour::{Direction, Event, Name};
+use iobox::behaviour::{Direction, Event, Name, TrackTokens};
 use iobox::store::{Record, RecordSender, Writer, WriterOptions};
 use iobox::track::TrackId;
 use rand::rngs::StdRng;
@@ -167,16 +167,19 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
                 *c = rng.random_range(0..40);
             }
             let samples = counts.iter().sum();
+            let tokens = tokens(rng, 0..25);
             send(Event::MoodBucket {
                 zone: zone.clone(),
                 bucket_start_ms: bucket,
                 counts,
                 samples,
-                tracks: rng.random_range(0..25),
+                tracks: tokens.len() as u32,
+                tokens,
             });
         }
         for cell in 0..60 {
-            let tracks = rng.random_range(1..20u32);
+            let tokens = tokens(rng, 1..20);
+            let tracks = tokens.len() as u32;
             send(Event::HeatCell {
                 bucket_start_ms: bucket,
                 cx: cell % 10,
@@ -184,11 +187,18 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
                 presence: tracks * rng.random_range(5..50),
                 dwell_ms: i64::from(tracks) * rng.random_range(500..20_000),
                 tracks,
+                tokens,
             });
         }
         bucket += BUCKET_MS;
     }
     sent
+}
+
+/// Tokens of a number of tracks drawn from `count` (random tokens: each bucket's people are new ones).
+fn tokens(rng: &mut StdRng, count: std::ops::Range<usize>) -> TrackTokens {
+    let n = rng.random_range(count);
+    TrackTokens::new((0..n).map(|_| rng.random()).collect())
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -20,7 +20,8 @@
 //!   point is within `reach_m` of it; reported when it ends.
 //! - **Journey**: the zones a track entered, in order of confirmation, when it ends.
 //! - **MoodBucket / HeatCell** (`aggregate`): aligned time buckets, emitted when a frame arrives past the
-//!   bucket or on `flush`; nothing per person survives a bucket.
+//!   bucket or on `flush`; nothing per person survives a bucket but a 16-bit token per zone or cell
+//!   ([`TrackTokens`]), so that reports can count distinct people over many buckets.
 //!
 //! Events come out in the order they are confirmed, so their times are not monotonic: an entry is dated up
 //! to `enter_ms` before the frame that confirmed it, and whatever a track's end closes is dated at its last
@@ -47,7 +48,8 @@ use crate::geometry::{PointOnFloor, PolygonOnFloor};
 
 pub use config::{BehaviourConfig, EventSwitches};
 
-use aggregate::{Cell, HeatBuckets, MoodBuckets};
+pub use aggregate::TrackTokens;
+use aggregate::{Cell, HeatBuckets, MoodBuckets, TokenKey};
 use line::{LineGeom, LineState};
 use shelf::InteractionState;
 use zone::{ZoneChange, ZoneState, ZoneTiming, distance_to_area, distance_to_boundary};
@@ -229,6 +231,9 @@ pub enum Event {
         counts: [u32; 7],
         samples: u32,
         tracks: u32,
+        /// The same tracks as tokens, to count distinct people over many buckets (kept out of JSON).
+        #[serde(skip)]
+        tokens: TrackTokens,
     },
     /// Floor cell `[cx, cx+1) x [cy, cy+1)` in units of `cell_m`: track-frames in it, ms spent in it, and the
     /// distinct tracks that touched it during the bucket.
@@ -239,6 +244,9 @@ pub enum Event {
         presence: u32,
         dwell_ms: i64,
         tracks: u32,
+        /// The same tracks as tokens, to count distinct people over many buckets (kept out of JSON).
+        #[serde(skip)]
+        tokens: TrackTokens,
     },
 }
 
@@ -371,8 +379,9 @@ impl Behaviour {
         check_names("line", lines.iter().map(|l| &l.name))?;
 
         let timing = ZoneTiming { enter_ms: config.enter_ms, exit_ms: config.exit_ms, margin_m: config.margin_m };
-        let mood = MoodBuckets::new(zones.iter().map(|z| z.name.clone()).collect(), config.mood_bucket_ms);
-        let heat = HeatBuckets::new(config.heat_bucket_ms, config.cell_m);
+        let key = TokenKey::random();
+        let mood = MoodBuckets::new(zones.iter().map(|z| z.name.clone()).collect(), config.mood_bucket_ms, key);
+        let heat = HeatBuckets::new(config.heat_bucket_ms, config.cell_m, key);
         Ok(Self {
             config,
             timing,

@@ -67,6 +67,15 @@ fn run(b: &mut Behaviour, script: Vec<Step>) -> Vec<Event> {
             Step::Flush(t) => b.flush(t, &mut out),
         }
     }
+    // Tokens are keyed at random per run: check what holds for any key, then clear them so that tests can
+    // compare whole events.
+    for e in &mut out {
+        if let Event::MoodBucket { tracks, tokens, .. } | Event::HeatCell { tracks, tokens, .. } = e {
+            assert!(tokens.len() <= *tracks as usize && !tokens.is_empty(), "{tokens:?} for {tracks} tracks");
+            assert!(tokens.as_slice().windows(2).all(|w| w[0] < w[1]), "sorted and distinct: {tokens:?}");
+            *tokens = TrackTokens::default();
+        }
+    }
     out
 }
 
@@ -300,14 +309,16 @@ fn mood_is_a_histogram_per_zone_and_bucket() {
                 bucket_start_ms: 0,
                 counts: [0, 0, 0, 72, 23, 0, 0],
                 samples: 95,
-                tracks: 1
+                tracks: 1,
+                tokens: TrackTokens::default(),
             },
             Event::MoodBucket {
                 zone: n("aisle"),
                 bucket_start_ms: 10_000,
                 counts: [0, 0, 0, 15, 6, 0, 0],
                 samples: 21,
-                tracks: 1
+                tracks: 1,
+                tokens: TrackTokens::default(),
             },
         ]
     );
@@ -315,6 +326,15 @@ fn mood_is_a_histogram_per_zone_and_bucket() {
 
 #[test]
 fn heat_cells_count_presence_dwell_and_distinct_tracks() {
+    let heat = |bucket_start_ms, presence, dwell_ms, tracks| Event::HeatCell {
+        bucket_start_ms,
+        cx: 0,
+        cy: 0,
+        presence,
+        dwell_ms,
+        tracks,
+        tokens: TrackTokens::default(),
+    };
     let config = BehaviourConfig { heat_bucket_ms: 1_000, ..config_for(|e| e.heatmap = true) };
     let mut b = behaviour(config);
     let mut script = Vec::new();
@@ -333,8 +353,8 @@ fn heat_cells_count_presence_dwell_and_distinct_tracks() {
         vec![
             // [0, 1000): track 1 ten frames, 1000 ms (the 900..1000 interval lands with the 900 sample);
             // track 2 five frames, 400 ms.
-            Event::HeatCell { bucket_start_ms: 0, cx: 0, cy: 0, presence: 15, dwell_ms: 1400, tracks: 2 },
-            Event::HeatCell { bucket_start_ms: 1000, cx: 0, cy: 0, presence: 5, dwell_ms: 400, tracks: 1 },
+            heat(0, 15, 1400, 2),
+            heat(1000, 5, 400, 1),
         ]
     );
 }
@@ -479,6 +499,7 @@ fn assert_only_ids_names_times_counts(e: &Event) {
     fn count(_: &u32) {}
     fn cell(_: &i32) {}
     fn direction(_: &Direction) {}
+    fn token(_: &TrackTokens) {}
     match e {
         Event::Entry { zone, track, at_ms }
         | Event::Exit { zone, track, at_ms }
@@ -523,20 +544,22 @@ fn assert_only_ids_names_times_counts(e: &Event) {
             ms(start_ms);
             ms(end_ms);
         }
-        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks } => {
+        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks, tokens } => {
             name(zone);
             ms(bucket_start_ms);
             counts.iter().for_each(count);
             count(samples);
             count(tracks);
+            token(tokens);
         }
-        Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks } => {
+        Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks, tokens } => {
             ms(bucket_start_ms);
             cell(cx);
             cell(cy);
             count(presence);
             ms(dwell_ms);
             count(tracks);
+            token(tokens);
         }
     }
 }

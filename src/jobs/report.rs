@@ -457,7 +457,7 @@ fn mood_section(r: &Report) -> Section {
     headers.extend(EMOTIONS);
     section(
         "mood",
-        "Mood per zone (share of each dominant expression; tracks summed over 15-minute buckets)",
+        "Mood per zone (share of each dominant expression among the faces read; tracks: distinct people)",
         &headers,
         1,
         rows,

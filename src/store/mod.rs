@@ -85,6 +85,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
     if version > schema::LATEST {
         return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported: schema::LATEST });
     }
+    query::register(&conn).map_err(sql_err(path))?;
     Ok(conn)
 }
 

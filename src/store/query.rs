@@ -9,11 +9,14 @@
 //! camera) is shown. A group of 0 tracks describes no one and is shown as 0. [`Gate`] is the rule; every
 //! query goes through it. The groups of each row are listed on its type; most rows count one group.
 //!
-//! Distinct tracks are `COUNT(DISTINCT track)` over `events` and `journeys`. `mood` and `heat` hold only a
-//! per-bucket `tracks` column, so their rows use its sum over the buckets in the period: an **upper bound**
-//! of the distinct tracks (a track present in two buckets counts twice), which makes their suppression
-//! weaker than elsewhere. Totals (a whole store, all cameras) are gated on their own tracks: a total minus
-//! the shown parts can reveal the sum of suppressed parts.
+//! Distinct tracks are `COUNT(DISTINCT track)` over `events` and `journeys`. `mood` and `heat` rows are
+//! per-bucket aggregates with no track ids; each holds its tracks as 16-bit tokens keyed per run and per
+//! zone or cell (`behaviour::TrackTokens`), and their groups are the size of the union of the tokens over the
+//! buckets in the period ([`DISTINCT_TOKENS`]): the distinct tracks, or fewer when two tracks share a token
+//! (rare), never more, so a person present in many buckets counts once. Rows written before tokens existed
+//! (schema version 3) count as their largest per-bucket `tracks`, also never more than the distinct tracks.
+//! Totals (a whole store, all cameras) are gated on their own tracks: a total minus the shown parts can
+//! reveal the sum of suppressed parts.
 //!
 //! Rows are taken by time: events by `ts_ms`, journeys by `start_ms`, samples by `ts_ms`, mood and heat by
 //! `bucket_start_ms`, always `from_ms <= t < to_ms`.
@@ -21,6 +24,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 use serde::{Serialize, Serializer};
 
@@ -159,7 +164,7 @@ impl<T: Serialize> Serialize for PerEmotion<T> {
     }
 }
 
-/// Expressions in a zone. Group: the sum of the buckets' `tracks` (an upper bound).
+/// Expressions in a zone. Group: the distinct tracks over its buckets (by their tokens).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZoneMood {
     pub zone: String,
@@ -179,8 +184,8 @@ pub struct JourneyCount {
     pub suppressed: bool,
 }
 
-/// A heatmap cell `[cx, cx+1) x [cy, cy+1)` in units of `cell_m` metres on the floor plan. Group: the sum
-/// of the buckets' `tracks` (an upper bound).
+/// A heatmap cell `[cx, cx+1) x [cy, cy+1)` in units of `cell_m` metres on the floor plan. Group: the
+/// distinct tracks over its buckets (by their tokens; over all cameras, each camera's tracks are its own).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HeatCell {
     pub cell_m: f64,
@@ -191,6 +196,53 @@ pub struct HeatCell {
     pub dwell_ms: Option<i64>,
     pub tracks: Option<u64>,
     pub suppressed: bool,
+}
+
+/// The SQL aggregate `iobox_distinct_tokens(track_tokens)`: how many distinct tokens the group's blobs hold
+/// (NULLs skipped; 0 for no rows). Every read-only connection has it ([`register`]).
+pub const DISTINCT_TOKENS: &str = "iobox_distinct_tokens";
+
+struct DistinctTokens;
+
+/// One bit per possible token.
+type TokenSet = Box<[u64; 1024]>;
+
+impl Aggregate<TokenSet, i64> for DistinctTokens {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<TokenSet> {
+        Ok(Box::new([0; 1024]))
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, seen: &mut TokenSet) -> rusqlite::Result<()> {
+        if let ValueRef::Blob(bytes) = ctx.get_raw(0) {
+            for pair in bytes.chunks_exact(2) {
+                let t = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
+                seen[t >> 6] |= 1 << (t & 63);
+            }
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, seen: Option<TokenSet>) -> rusqlite::Result<i64> {
+        Ok(seen.map_or(0, |s| s.iter().map(|w| i64::from(w.count_ones())).sum()))
+    }
+}
+
+/// Adds the functions these queries use to a connection.
+pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_aggregate_function(DISTINCT_TOKENS, 1, flags, DistinctTokens)
+}
+
+/// The `track_tokens` column, or `NULL` in a database from before it existed (read-only connections do not
+/// migrate).
+fn tokens_column(conn: &Connection) -> Result<&'static str> {
+    let version = super::schema::version(conn).map_err(err(conn))?;
+    Ok(if version >= 4 { "track_tokens" } else { "NULL" })
+}
+
+/// The group of mood or heat rows: distinct tokens, or the largest per-bucket count of rows without them.
+fn token_group(distinct_tokens: i64, max_untokened: Option<i64>) -> u64 {
+    u(distinct_tokens.max(max_untokened.unwrap_or(0)))
 }
 
 fn err(conn: &Connection) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -562,12 +614,13 @@ pub fn interactions(conn: &Connection, period: Period, k: u32) -> Result<Vec<She
 
 /// Expressions per zone: counts per class summed over the mood buckets, and each class's share.
 pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneMood>> {
+    let tokens = tokens_column(conn)?;
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT zone, SUM(angry), SUM(disgust), SUM(fear), SUM(happy), SUM(sad), SUM(surprise), SUM(neutral),
-                    SUM(samples), SUM(tracks)
-             FROM mood WHERE bucket_start_ms >= ?1 AND bucket_start_ms < ?2 GROUP BY zone ORDER BY zone",
-        )
+                    SUM(samples), {DISTINCT_TOKENS}({tokens}), MAX(CASE WHEN {tokens} IS NULL THEN tracks END)
+             FROM mood WHERE bucket_start_ms >= ?1 AND bucket_start_ms < ?2 GROUP BY zone ORDER BY zone"
+        ))
         .map_err(err(conn))?;
     let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
     let mut out = Vec::new();
@@ -578,7 +631,7 @@ pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<Zo
             *c = u(r.get(i + 1).map_err(&e)?);
         }
         let samples = u(r.get(8).map_err(&e)?);
-        let tracks = u(r.get(9).map_err(&e)?);
+        let tracks = token_group(r.get(9).map_err(&e)?, r.get(10).map_err(&e)?);
         let gate = Gate::new(k, &[tracks]);
         out.push(ZoneMood {
             zone: r.get(0).map_err(&e)?,
@@ -595,19 +648,22 @@ pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<Zo
 /// Heatmap cells summed over the period (one camera, or all of them: the floor plan is shared), ordered
 /// by row then column.
 pub fn heat_cells(conn: &Connection, period: Period, k: u32, camera: Option<&str>) -> Result<Vec<HeatCell>> {
+    let tokens = tokens_column(conn)?;
     let mut stmt = conn
-        .prepare(
-            "SELECT h.cell_m, h.cx, h.cy, SUM(h.presence), SUM(h.dwell_ms), SUM(h.tracks) FROM heat h
+        .prepare(&format!(
+            "SELECT h.cell_m, h.cx, h.cy, SUM(h.presence), SUM(h.dwell_ms), {DISTINCT_TOKENS}({tokens}),
+                    MAX(CASE WHEN {tokens} IS NULL THEN h.tracks END)
+             FROM heat h
              WHERE h.bucket_start_ms >= ?1 AND h.bucket_start_ms < ?2
                AND (?3 IS NULL OR h.camera_id = (SELECT id FROM cameras WHERE name = ?3))
-             GROUP BY h.cell_m, h.cx, h.cy ORDER BY h.cell_m, h.cy, h.cx",
-        )
+             GROUP BY h.cell_m, h.cx, h.cy ORDER BY h.cell_m, h.cy, h.cx"
+        ))
         .map_err(err(conn))?;
     let mut rows = stmt.query(params![period.from_ms, period.to_ms, camera]).map_err(err(conn))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(err(conn))? {
         let e = err(conn);
-        let tracks = u(r.get(5).map_err(&e)?);
+        let tracks = token_group(r.get(5).map_err(&e)?, r.get(6).map_err(&e)?);
         let gate = Gate::new(k, &[tracks]);
         out.push(HeatCell {
             cell_m: r.get(0).map_err(&e)?,
@@ -711,8 +767,9 @@ pub fn latest_queues(conn: &Connection, window_ms: i64, k: u32) -> Result<Vec<Li
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::behaviour::{Event, Name, TrackId};
-    use crate::store::{Record, Writer, WriterOptions, open_ro};
+    use crate::behaviour::{Event, Name, TrackId, TrackTokens};
+    use crate::store::{Record, Writer, WriterOptions, open_ro, open_rw};
+    use proptest::prelude::*;
 
     const K: u32 = 5;
     const HOUR: i64 = 3_600_000;
@@ -798,29 +855,40 @@ mod tests {
         send(1, Event::Occupancy { zone: name("few"), at_ms: T0, count: 3 });
         send(1, Event::Occupancy { zone: name("few"), at_ms: T0 + 5000, count: 7 });
         send(0, Event::Occupancy { zone: name("entrance"), at_ms: T0 - HOUR, count: 9 });
-        // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets.
-        let mood = |zone: &str, bucket: i64, counts: [u32; 7], tracks: u32| Event::MoodBucket {
+        // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets; "lone" one track in
+        // k buckets (k per-bucket tracks summed, but one person).
+        let tokens = |t: std::ops::Range<u16>| TrackTokens::new(t.collect());
+        let mood = |zone: &str, bucket: i64, counts: [u32; 7], tokens: TrackTokens| Event::MoodBucket {
             zone: name(zone),
             bucket_start_ms: T0 + bucket * 900_000,
             counts,
             samples: counts.iter().sum(),
-            tracks,
+            tracks: tokens.len() as u32,
+            tokens,
         };
-        send(1, mood("few", 0, [0, 0, 0, 4, 0, 0, 4], K - 1));
-        send(1, mood("many", 0, [1, 0, 0, 2, 0, 0, 5], 3));
-        send(1, mood("many", 1, [0, 0, 0, 0, 0, 0, 2], K - 2));
-        // Heat: cell (1, 1) on both cameras, k-1 + 1 tracks; cell (2, 1) k-1 tracks on one.
-        let heat = |cx: i32, tracks: u32| Event::HeatCell {
-            bucket_start_ms: T0,
+        send(1, mood("few", 0, [0, 0, 0, 4, 0, 0, 4], tokens(0..K as u16 - 1)));
+        send(1, mood("many", 0, [1, 0, 0, 2, 0, 0, 5], tokens(10..13)));
+        send(1, mood("many", 1, [0, 0, 0, 0, 0, 0, 2], tokens(13..K as u16 + 11)));
+        for bucket in 0..i64::from(K) {
+            send(1, mood("lone", bucket, [0, 0, 0, 1, 0, 0, 0], tokens(99..100)));
+        }
+        // Heat: cell (1, 1) on both cameras, k-1 + 1 tracks; cell (2, 1) k-1 tracks on one; cell (3, 1) one
+        // track in k buckets.
+        let heat = |cx: i32, bucket: i64, tokens: TrackTokens| Event::HeatCell {
+            bucket_start_ms: T0 + bucket * 900_000,
             cx,
             cy: 1,
-            presence: 10 * tracks,
-            dwell_ms: 1000 * i64::from(tracks),
-            tracks,
+            presence: 10 * tokens.len() as u32,
+            dwell_ms: 1000 * tokens.len() as i64,
+            tracks: tokens.len() as u32,
+            tokens,
         };
-        send(0, heat(1, K - 1));
-        send(1, heat(1, 1));
-        send(1, heat(2, K - 1));
+        send(0, heat(1, 0, tokens(0..K as u16 - 1)));
+        send(1, heat(1, 0, tokens(50..51)));
+        send(1, heat(2, 0, tokens(0..K as u16 - 1)));
+        for bucket in 0..i64::from(K) {
+            send(1, heat(3, bucket, tokens(7..8)));
+        }
         drop(tx);
         let stats = writer.finish().unwrap();
         assert_eq!(stats.dropped, 0);
@@ -894,19 +962,26 @@ mod tests {
         assert_eq!(q.max_wait_ms, Some(6000));
         assert!(queues(&conn, all, K + 1).unwrap()[0].suppressed);
 
-        // Mood: few has k-1 tracks (suppressed); many k+1 summed over its two buckets (shown).
+        // Mood: few has k-1 tracks (suppressed); many k+1 distinct over its two buckets (shown); lone one
+        // person in k buckets (suppressed).
         let mood = mood_per_zone(&conn, all, K).unwrap();
-        assert_eq!(mood.len(), 2);
+        assert_eq!(mood.len(), 3);
         assert!(mood[0].suppressed && mood[0].counts.is_none() && mood[0].shares.is_none());
-        let many = &mood[1];
+        assert_eq!((mood[1].zone.as_str(), mood[1].tracks, mood[1].suppressed), ("lone", None, true));
+        let lone = mood_per_zone(&conn, all, 1).unwrap().remove(1);
+        assert_eq!((lone.samples, lone.tracks), (Some(u64::from(K)), Some(1)));
+        let many = &mood[2];
         assert_eq!((many.samples, many.tracks), (Some(10), Some(6)));
         assert_eq!(many.counts.as_ref().unwrap().0, [1, 0, 0, 2, 0, 0, 7]);
         assert_eq!(many.shares.as_ref().unwrap().0[6], 0.7);
 
-        // Heat: cell (1,1) sums k-1 + 1 = k tracks over both cameras (shown), (2,1) k-1 (suppressed).
+        // Heat: cell (1,1) has k-1 + 1 = k tracks over both cameras (shown), (2,1) k-1 (suppressed), (3,1) one
+        // person over k buckets (suppressed).
         let h = heat_cells(&conn, all, K, None).unwrap();
         let cells: Vec<_> = h.iter().map(|c| (c.cx, c.cy, c.tracks, c.presence, c.suppressed)).collect();
-        assert_eq!(cells, [(1, 1, Some(5), Some(50), false), (2, 1, None, None, true)]);
+        assert_eq!(cells, [(1, 1, Some(5), Some(50), false), (2, 1, None, None, true), (3, 1, None, None, true)]);
+        let h1 = heat_cells(&conn, all, 1, None).unwrap();
+        assert_eq!((h1[2].tracks, h1[2].presence), (Some(1), Some(10 * u64::from(K))));
         assert_eq!(h[0].dwell_ms, Some(5000));
         assert_eq!(h[0].cell_m, 0.5);
         // One camera alone: (1,1) has k-1 on the door camera.
@@ -971,6 +1046,80 @@ mod tests {
         assert!(Gate::new(5, &[100, 1]).suppressed());
         assert!(!Gate::new(1, &[1]).suppressed());
         assert_eq!(Gate::new(5, &[3]).show(3), None);
+    }
+
+    /// Token sets of buckets: (zone, tokens) rows.
+    fn token_rows() -> impl Strategy<Value = Vec<(u8, Vec<u16>)>> {
+        prop::collection::vec((0u8..3, prop::collection::vec(any::<u16>(), 0..12)), 0..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The aggregate counts the union of the tokens of a group's rows, whatever the rows and their order.
+        #[test]
+        fn distinct_tokens_is_the_size_of_the_union(rows in token_rows()) {
+            let conn = Connection::open_in_memory().unwrap();
+            register(&conn).unwrap();
+            conn.execute_batch("CREATE TABLE t (zone INTEGER, tokens BLOB)").unwrap();
+            let mut union: HashMap<u8, HashSet<u16>> = HashMap::new();
+            for (zone, tokens) in &rows {
+                let tokens = TrackTokens::new(tokens.clone());
+                union.entry(*zone).or_default().extend(tokens.as_slice());
+                conn.execute("INSERT INTO t VALUES (?1, ?2)", params![zone, tokens.to_le_bytes()]).unwrap();
+            }
+            conn.execute("INSERT INTO t VALUES (0, NULL)", []).unwrap();
+            let sql = format!("SELECT zone, {DISTINCT_TOKENS}(tokens) FROM t GROUP BY zone");
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let got: HashMap<u8, i64> =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect();
+            for (zone, n) in got {
+                prop_assert_eq!(n as usize, union.get(&zone).map_or(0, HashSet::len));
+            }
+        }
+    }
+
+    /// A database from before tokens (schema 3) is read without them (each bucket's own count, the largest
+    /// per group), and once upgraded its new rows' tokens count with the old rows.
+    #[test]
+    fn buckets_from_before_tokens_count_as_their_largest_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for m in &crate::store::schema::MIGRATIONS[..3] {
+                conn.execute_batch(m).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, started_at_ms, iobox_version) VALUES (1, 0, 'old');
+                 INSERT INTO cameras (id, name) VALUES (1, 'door');
+                 INSERT INTO heat VALUES (1, 1, 0, 0.5, 0, 0, 10, 100, 3), (1, 1, 900000, 0.5, 0, 0, 10, 100, 4),
+                                         (1, 1, 0, 0.5, 1, 0, 10, 100, 6);
+                 INSERT INTO mood VALUES (1, 1, 'a', 0, 0, 0, 0, 2, 0, 0, 0, 2, 2),
+                                         (1, 1, 'a', 900000, 0, 0, 0, 3, 0, 0, 0, 3, 3);",
+            )
+            .unwrap();
+        }
+        let conn = open_ro(&path).unwrap();
+        let h = heat_cells(&conn, Period::ALL, K, None).unwrap();
+        let cells: Vec<_> = h.iter().map(|c| (c.cx, c.suppressed)).collect();
+        assert_eq!(cells, [(0, true), (1, false)], "3 + 4 per bucket is at least 4 people, not 7");
+        assert_eq!(heat_cells(&conn, Period::ALL, 1, None).unwrap()[0].tracks, Some(4));
+        assert_eq!(mood_per_zone(&conn, Period::ALL, 1).unwrap()[0].tracks, Some(3));
+        drop(conn);
+
+        // Upgraded: a new bucket with 5 tokens in cell (0, 0) makes it at least 5 people.
+        drop(open_rw(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            let tokens = TrackTokens::new((1..=5).collect()).to_le_bytes();
+            conn.execute("INSERT INTO heat VALUES (1, 1, 1800000, 0.5, 0, 0, 10, 100, 5, ?1)", params![tokens])
+                .unwrap();
+        }
+        let conn = open_ro(&path).unwrap();
+        let h = heat_cells(&conn, Period::ALL, K, None).unwrap();
+        assert_eq!((h[0].tracks, h[0].suppressed), (Some(5), false));
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - `journeys`: the ordered zones one track visited, written when the track ends.
 //! - `mood`: per zone and time bucket, a histogram of dominant expressions (never per person).
 //! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
+//!   Both have `track_tokens` (from migration 4): the bucket's tracks as 16-bit tokens keyed per run and per
+//!   zone or cell (`behaviour::TrackTokens`, little-endian), so that reports count the distinct people behind
+//!   many buckets exactly instead of summing per-bucket counts; NULL in rows written before.
 //! - `users`: dashboard logins: name, argon2 password hash (a PHC string), role (`staff` or `integrator`).
 //!
 //! Times are milliseconds since the Unix epoch. `track` columns hold the random per-run track id (16 hex
@@ -116,6 +119,9 @@ pub const MIGRATIONS: &[&str] = &[
         role TEXT NOT NULL CHECK (role IN ('staff', 'integrator')),
         created_at_ms INTEGER NOT NULL
      );",
+    // 4: the tracks behind mood and heat buckets as tokens, for exact k-anonymity over many buckets.
+    "ALTER TABLE mood ADD COLUMN track_tokens BLOB;
+     ALTER TABLE heat ADD COLUMN track_tokens BLOB;",
 ];
 
 /// The schema version this binary writes.

@@ -379,22 +379,35 @@ fn write_event(tx: &rusqlite::Transaction<'_>, run: i64, cam: i64, event: &Event
             .execute(params![run, cam, track.to_string(), start_ms, end_ms, zones])
             .map(|_| ())
         }
-        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks } => tx
+        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks, tokens } => tx
             .prepare_cached(
                 "INSERT INTO mood (run_id, camera_id, zone, bucket_start_ms, angry, disgust, fear, happy, sad, surprise,
-                 neutral, samples, tracks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 neutral, samples, tracks, track_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
-                run, cam, zone.as_str(), bucket_start_ms, counts[0], counts[1], counts[2], counts[3], counts[4],
-                counts[5], counts[6], samples, tracks
+                run,
+                cam,
+                zone.as_str(),
+                bucket_start_ms,
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3],
+                counts[4],
+                counts[5],
+                counts[6],
+                samples,
+                tracks,
+                tokens.to_le_bytes()
             ])
             .map(|_| ()),
-        Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks } => tx
+        Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks, tokens } => tx
             .prepare_cached(
-                "INSERT INTO heat (run_id, camera_id, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO heat (run_id, camera_id, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks,
+                 track_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
-            .execute(params![run, cam, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks])
+            .execute(params![run, cam, bucket_start_ms, cell_m, cx, cy, presence, dwell_ms, tracks, tokens.to_le_bytes()])
             .map(|_| ()),
     }
 }

@@ -253,10 +253,10 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("suppressed") && text.contains("Dwell per zone") && text.contains("k = 5"), "{text}");
 
-    // With k above the six people of the clip, every row about people is suppressed (mood sums its
-    // buckets' tracks, an upper bound that can pass 6 when the run spans two buckets).
+    // With k above the six people of the clip, every row about people is suppressed, mood included (its
+    // people are counted once however many buckets the run spans).
     let report = report_json(db, Some(&config_with_k(db.parent().unwrap(), 7)), &[]);
-    for section in ["entries_exits", "dwell", "interactions", "top_journeys", "footfall_per_hour"] {
+    for section in ["entries_exits", "dwell", "interactions", "top_journeys", "footfall_per_hour", "mood"] {
         for row in report[section].as_array().unwrap() {
             assert_eq!(row["suppressed"], true, "{section}: {row}");
         }
