@@ -3,6 +3,8 @@
 //!
 //!   cargo bench --bench report                       generate into a temp dir, time the report, print
 //!   cargo bench --bench report -- --db X --generate-only --json    (what scripts/bench.py runs)
+//!   ... --compare-groups     also time the heat and mood queries counting people by their tokens against
+//!                            the same queries summing per-bucket counts (before tokens), interleaved
 //!
 //! The store: open 08:00-20:00 UTC every day; cameras 0 and 1 watch entrances (entries, exits, a counting
 //! line), the others aisles; every camera has 4 zones (one shelf, and a queue on the last two cameras).
@@ -34,11 +36,13 @@ struct Args {
     cameras: usize,
     reps: usize,
     generate_only: bool,
+    compare_groups: bool,
     json: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { db: None, days: 30, cameras: 8, reps: 5, generate_only: false, json: false };
+    let mut a =
+        Args { db: None, days: 30, cameras: 8, reps: 5, generate_only: false, compare_groups: false, json: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -47,6 +51,7 @@ fn args() -> Args {
             "--cameras" => a.cameras = it.next().and_then(|v| v.parse().ok()).expect("--cameras N"),
             "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--generate-only" => a.generate_only = true,
+            "--compare-groups" => a.compare_groups = true,
             "--json" => a.json = true,
             _ => {} // cargo bench passes --bench
         }
@@ -249,6 +254,41 @@ fn fill(db: &Path, days: i64, n_cameras: usize) -> Fill {
     Fill { records, seconds: started.elapsed().as_secs_f64(), per_day }
 }
 
+/// The heat and mood queries over the whole database as the report and dashboard run them (groups: the
+/// union of the buckets' tokens) and as they ran before tokens (groups: the sum of per-bucket counts),
+/// interleaved, `reps` times each: median ms per query.
+fn compare_groups(db: &Path, reps: usize) -> serde_json::Value {
+    use iobox::store::query::{Period, heat_cells, mood_per_zone};
+    let conn = iobox::store::open_ro(db).expect("database opens");
+    let sum_sql = |sql: &str| {
+        let mut stmt = conn.prepare_cached(sql).expect("query prepares");
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).expect("query runs");
+        rows.map(|r| r.expect("row")).count()
+    };
+    let heat_sum = "SELECT SUM(tracks), cell_m, cx, cy, SUM(presence), SUM(dwell_ms) FROM heat
+                    GROUP BY cell_m, cx, cy ORDER BY cell_m, cy, cx";
+    let mood_sum = "SELECT SUM(tracks), zone, SUM(angry), SUM(disgust), SUM(fear), SUM(happy), SUM(sad),
+                           SUM(surprise), SUM(neutral), SUM(samples) FROM mood GROUP BY zone ORDER BY zone";
+    let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut time = |i: usize, f: &mut dyn FnMut() -> usize| {
+        let start = Instant::now();
+        assert!(f() > 0, "the query returns rows");
+        t[i].push(start.elapsed().as_secs_f64() * 1000.0);
+    };
+    for _ in 0..reps.max(1) {
+        time(0, &mut || heat_cells(&conn, Period::ALL, 5, None).expect("heat").len());
+        time(1, &mut || sum_sql(heat_sum));
+        time(2, &mut || mood_per_zone(&conn, Period::ALL, 5).expect("mood").len());
+        time(3, &mut || sum_sql(mood_sum));
+    }
+    let [a, b, c, d] = &mut t;
+    serde_json::json!({
+        "reps": reps.max(1),
+        "heat_tokens_ms": median(a), "heat_sum_ms": median(b),
+        "mood_tokens_ms": median(c), "mood_sum_ms": median(d),
+    })
+}
+
 fn main() {
     let a = args();
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -277,6 +317,7 @@ fn main() {
             report_s.insert(format.into(), median(&mut times).into());
         }
     }
+    let groups = a.compare_groups.then(|| compare_groups(&db, 3 * a.reps));
     let summary = serde_json::json!({
         "days": a.days,
         "cameras": a.cameras,
@@ -287,6 +328,7 @@ fn main() {
         "records_per_s_per_day": f.per_day,
         "db_mb": size_mb,
         "report_seconds_median": report_s,
+        "groups": groups,
     });
     if a.json {
         println!("{summary}");
@@ -301,6 +343,9 @@ fn main() {
             per_day_median,
             size_mb
         );
+        if let Some(g) = &groups {
+            println!("groups over the whole database (median ms): {g}");
+        }
         for (format, s) in &report_s {
             println!("iobox report --format {format}: {:.3} s (median of {})", s.as_f64().unwrap_or(0.0), a.reps);
         }
