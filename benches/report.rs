@@ -263,7 +263,12 @@ fn compare_groups(db: &Path, reps: usize) -> serde_json::Value {
     let sum_sql = |sql: &str| {
         let mut stmt = conn.prepare_cached(sql).expect("query prepares");
         let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).expect("query runs");
-        rows.map(|r| r.expect("row")).count()
+        let mut n = 0;
+        for row in rows {
+            row.expect("row");
+            n += 1;
+        }
+        n
     };
     let heat_sum = "SELECT SUM(tracks), cell_m, cx, cy, SUM(presence), SUM(dwell_ms) FROM heat
                     GROUP BY cell_m, cx, cy ORDER BY cell_m, cy, cx";
