@@ -15,8 +15,12 @@
 //! buckets in the period ([`DISTINCT_TOKENS`]): the distinct tracks, or fewer when two tracks share a token
 //! (rare), never more, so a person present in many buckets counts once. Rows written before tokens existed
 //! (schema version 3) count as their largest per-bucket `tracks`, also never more than the distinct tracks.
-//! Totals (a whole store, all cameras) are gated on their own tracks: a total minus the shown parts can
-//! reveal the sum of suppressed parts.
+//!
+//! Totals (the whole store beside its cameras, in entries/exits and footfall per hour) are gated on their
+//! own tracks, and a shown total must not give away its suppressed parts by subtraction: when the parts
+//! suppressed hold 1 to k-1 tracks together, the smallest shown parts are suppressed too until they hold k
+//! or more, and when no part is left, the total is ([`protect_total`]; tracks are per camera, so the parts'
+//! tracks add up to the total's).
 //!
 //! Rows are taken by time: events by `ts_ms`, journeys by `start_ms`, samples by `ts_ms`, mood and heat by
 //! `bucket_start_ms`, always `from_ms <= t < to_ms`.
@@ -63,6 +67,29 @@ impl Gate {
 
     pub fn suppressed(&self) -> bool {
         !self.shown
+    }
+}
+
+/// Complementary suppression of parts and their total. `parts[i]` is part i's distinct tracks in each of the
+/// `G` groups its figures count, and whether its gate shows it. While the total is shown and, in some group,
+/// the suppressed parts hold between 1 and k-1 tracks together (the total minus the shown parts would
+/// give them away), the shown part with the fewest tracks in that group is suppressed too; when there is
+/// none, the total is. Returns whether the total stays shown.
+pub fn protect_total<const G: usize>(k: u32, parts: &mut [([u64; G], Gate)], total: Gate) -> Gate {
+    if total.suppressed() {
+        return total;
+    }
+    loop {
+        let hidden = |g: usize, parts: &[([u64; G], Gate)]| -> u64 {
+            parts.iter().filter(|p| p.1.suppressed()).map(|p| p.0[g]).sum()
+        };
+        let Some(g) = (0..G).find(|&g| (1..u64::from(k)).contains(&hidden(g, parts))) else {
+            return total;
+        };
+        match parts.iter_mut().filter(|p| !p.1.suppressed() && p.0[g] > 0).min_by_key(|p| p.0[g]) {
+            Some(part) => part.1 = Gate { shown: false },
+            None => return Gate { shown: false },
+        }
     }
 }
 
@@ -290,7 +317,9 @@ pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Ve
             group = if by_camera { "c.name, " } else { "" },
         )
     };
-    let mut out = Vec::new();
+    // Per hour: the cameras' (entries, tracks), then the store's.
+    type Hour = (Vec<(String, u64, u64)>, Option<(u64, u64)>);
+    let mut hours: std::collections::BTreeMap<i64, Hour> = std::collections::BTreeMap::new();
     for by_camera in [true, false] {
         let mut stmt = conn.prepare(&sql(by_camera)).map_err(err(conn))?;
         let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
@@ -301,18 +330,32 @@ pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Ve
                 r.get(2).map_err(err(conn))?,
                 r.get(3).map_err(err(conn))?,
             );
-            let gate = Gate::new(k, &[u(tracks)]);
-            out.push(FootfallHour {
-                hour_start_ms: hour * 3_600_000,
-                camera,
-                entries: gate.show(u(entries)),
-                suppressed: gate.suppressed(),
-            });
+            let h = hours.entry(hour).or_default();
+            match camera {
+                Some(camera) => h.0.push((camera, u(entries), u(tracks))),
+                None => h.1 = Some((u(entries), u(tracks))),
+            }
         }
     }
-    out.sort_by(|a, b| {
-        (a.hour_start_ms, a.camera.is_none(), &a.camera).cmp(&(b.hour_start_ms, b.camera.is_none(), &b.camera))
-    });
+    let mut out = Vec::new();
+    for (hour, (mut cameras, store)) in hours {
+        cameras.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut parts: Vec<([u64; 1], Gate)> =
+            cameras.iter().map(|&(_, _, tracks)| ([tracks], Gate::new(k, &[tracks]))).collect();
+        let (store_entries, store_tracks) = store.unwrap_or((0, 0));
+        let total = protect_total(k, &mut parts, Gate::new(k, &[store_tracks]));
+        let hour_start_ms = hour * 3_600_000;
+        for ((camera, entries, _), (_, gate)) in cameras.into_iter().zip(parts) {
+            let (entries, suppressed) = (gate.show(entries), gate.suppressed());
+            out.push(FootfallHour { hour_start_ms, camera: Some(camera), entries, suppressed });
+        }
+        out.push(FootfallHour {
+            hour_start_ms,
+            camera: None,
+            entries: total.show(store_entries),
+            suppressed: total.suppressed(),
+        });
+    }
     Ok(out)
 }
 
@@ -329,21 +372,38 @@ pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Mo
     );
     let store =
         format!("SELECT NULL, COALESCE(a, 0), COALESCE(b, 0), c, d FROM (SELECT {FIGURES} FROM events {WHERE}) x");
-    let mut out = Vec::new();
+    // (camera, entries, exits, entering tracks, exiting tracks); the store's last.
+    let mut rows_out: Vec<(Option<String>, u64, u64, [u64; 2])> = Vec::new();
     for sql in [per_camera, store] {
         let mut stmt = conn.prepare(&sql).map_err(err(conn))?;
         let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
         while let Some(r) = rows.next().map_err(err(conn))? {
             let n = |i| r.get::<_, i64>(i).map(u).map_err(err(conn));
-            let gate = Gate::new(k, &[n(3)?, n(4)?]);
-            out.push(Movement {
-                camera: r.get(0).map_err(err(conn))?,
-                entries: gate.show(n(1)?),
-                exits: gate.show(n(2)?),
-                suppressed: gate.suppressed(),
-            });
+            rows_out.push((r.get(0).map_err(err(conn))?, n(1)?, n(2)?, [n(3)?, n(4)?]));
         }
     }
+    let Some((_, store_entries, store_exits, store_tracks)) = rows_out.pop() else {
+        return Ok(Vec::new());
+    };
+    let mut parts: Vec<([u64; 2], Gate)> =
+        rows_out.iter().map(|&(_, _, _, tracks)| (tracks, Gate::new(k, &tracks))).collect();
+    let total = protect_total(k, &mut parts, Gate::new(k, &store_tracks));
+    let mut out: Vec<Movement> = rows_out
+        .into_iter()
+        .zip(parts)
+        .map(|((camera, entries, exits, _), (_, gate))| Movement {
+            camera,
+            entries: gate.show(entries),
+            exits: gate.show(exits),
+            suppressed: gate.suppressed(),
+        })
+        .collect();
+    out.push(Movement {
+        camera: None,
+        entries: total.show(store_entries),
+        exits: total.show(store_exits),
+        suppressed: total.suppressed(),
+    });
     Ok(out)
 }
 
@@ -1036,6 +1096,88 @@ mod tests {
         assert_eq!((occ[0].camera.as_str(), occ[0].zone.as_str(), occ[0].count), ("aisle", "few", Some(7)));
         assert_eq!(latest_occupancy(&conn, 2 * HOUR, K).unwrap().len(), 2);
         assert!(latest_occupancy(&conn, 60_000, 8).unwrap()[0].suppressed);
+    }
+
+    fn protect(k: u32, parts: &[[u64; 2]]) -> (Vec<bool>, bool) {
+        let mut gated: Vec<([u64; 2], Gate)> = parts.iter().map(|&p| (p, Gate::new(k, &p))).collect();
+        let total: [u64; 2] = [parts.iter().map(|p| p[0]).sum(), parts.iter().map(|p| p[1]).sum()];
+        let total = protect_total(k, &mut gated, Gate::new(k, &total));
+        (gated.iter().map(|p| p.1.suppressed()).collect(), total.suppressed())
+    }
+
+    #[test]
+    fn a_total_never_gives_away_a_suppressed_part() {
+        // A quiet camera (3) beside a busy one (10): the total 13 would reveal 13 - 10 = 3, so the busy one
+        // goes too and the total stays.
+        assert_eq!(protect(5, &[[3, 3], [10, 10]]), (vec![true, true], false));
+        // Two quiet ones (3 + 3 = 6 >= k) hide each other.
+        assert_eq!(protect(5, &[[3, 3], [3, 3], [10, 10]]), (vec![true, true, false], false));
+        // The smallest shown part goes first.
+        assert_eq!(protect(5, &[[2, 2], [7, 7], [6, 6]]), (vec![true, false, true], false));
+        // A second group (exits) can leak on its own.
+        assert_eq!(protect(5, &[[6, 2], [6, 9]]), (vec![true, true], false));
+        // Nothing to leak: zeros are shown, large parts stay.
+        assert_eq!(protect(5, &[[0, 0], [5, 5], [9, 9]]), (vec![false, false, false], false));
+        // One camera alone: its total is itself.
+        assert_eq!(protect(5, &[[3, 3]]), (vec![true], true));
+        assert_eq!(protect(5, &[[0, 0], [3, 3]]), (vec![false, true], true));
+    }
+
+    proptest! {
+        /// Whatever the parts: no shown total minus shown parts equals 1..k-1 tracks in any group; a part
+        /// its own gate hid stays hidden; and nothing is hidden when nothing needed to be.
+        #[test]
+        fn protected_totals_hold_k_or_none(
+            k in 2u32..8,
+            parts in prop::collection::vec((0u64..12, 0u64..12), 1..8),
+        ) {
+            let parts: Vec<[u64; 2]> = parts.into_iter().map(|(a, b)| [a, b]).collect();
+            let (hidden, total_hidden) = protect(k, &parts);
+            for (p, &h) in parts.iter().zip(&hidden) {
+                prop_assert!(h || Gate::new(k, p).shown, "a part its gate hides stays hidden");
+            }
+            if !total_hidden {
+                for g in 0..2 {
+                    let gone: u64 = parts.iter().zip(&hidden).filter(|(_, h)| **h).map(|(p, _)| p[g]).sum();
+                    prop_assert!(gone == 0 || gone >= u64::from(k), "group {} gives away {}", g, gone);
+                }
+            }
+            if parts.iter().all(|p| Gate::new(k, p).shown) {
+                prop_assert!(hidden.iter().all(|h| !h));
+            }
+        }
+    }
+
+    /// Through the real writer and queries: a quiet door (k-2 shoppers) beside a busy one (2k) in the same
+    /// hour: the store's total is shown, both doors are suppressed, so 2k + k-2 minus 2k gives nothing away.
+    #[test]
+    fn store_totals_do_not_reveal_a_quiet_camera() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(&path, &["quiet".to_string(), "busy".to_string()], options).unwrap();
+        let tx = writer.sender();
+        for (camera, n) in [(0usize, K - 2), (1, 2 * K)] {
+            for i in 0..n {
+                let track = TrackId(((camera as u64) << 32) + u64::from(i) + 1);
+                let at_ms = T0 + i64::from(i) * 1000;
+                tx.send(Record::Event { camera, event: Event::Entry { zone: name("door"), track, at_ms } });
+                let at_ms = at_ms + 60_000;
+                tx.send(Record::Event { camera, event: Event::Exit { zone: name("door"), track, at_ms } });
+            }
+        }
+        drop(tx);
+        writer.finish().unwrap();
+        let conn = open_ro(&path).unwrap();
+        let m = entries_exits(&conn, Period::ALL, K).unwrap();
+        let rows: Vec<_> = m.iter().map(|r| (r.camera.as_deref(), r.entries, r.suppressed)).collect();
+        assert_eq!(rows, [(Some("busy"), None, true), (Some("quiet"), None, true), (None, Some(13), false)]);
+        let f = footfall_per_hour(&conn, Period::ALL, K).unwrap();
+        let rows: Vec<_> = f.iter().map(|r| (r.camera.as_deref(), r.entries)).collect();
+        assert_eq!(rows, [(Some("busy"), None), (Some("quiet"), None), (None, Some(13))]);
+        // At k = 3 the quiet door (3) is shown: nothing to protect.
+        let m = entries_exits(&conn, Period::ALL, 3).unwrap();
+        assert!(m.iter().all(|r| !r.suppressed), "{m:?}");
     }
 
     #[test]
