@@ -84,7 +84,7 @@ impl VideoWriter {
         let mut buffer = if frame.stride == default_stride {
             match frame.pixels {
                 Pixels::Gst(mapped) => mapped.into_buffer(),
-                Pixels::Owned(mut v) => gst::Buffer::from_mut_slice(std::mem::take(&mut v.data)),
+                Pixels::Owned(v) => gst::Buffer::from_mut_slice(v),
             }
         } else {
             // Re-lay rows to the stride GStreamer expects for this caps.
@@ -107,10 +107,6 @@ impl VideoWriter {
         })?;
         self.frames += 1;
         Ok(())
-    }
-
-    pub fn frames(&self) -> u64 {
-        self.frames
     }
 
     /// Ends the stream and waits until the file is complete.

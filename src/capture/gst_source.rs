@@ -249,10 +249,6 @@ impl CameraHandle {
             })
         })
     }
-
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
-    }
 }
 
 /// Starts a camera on its own supervisor thread, pushing frames into `tx` until it ends or `stop` is set.
@@ -290,13 +286,13 @@ enum Ended {
     Stopped,
 }
 
-/// Runs `attempt` until the source ends, retrying live sources with exponential backoff.
-/// `attempt` returns how many frames it delivered along with its outcome.
+/// Runs `attempt` until the source ends, retrying live sources with exponential backoff (reset when an
+/// attempt delivered frames, counted in `status.frames`). `attempt` returns whether it stopped on request.
 pub(super) fn retry_with_backoff(
     spec: &SourceSpec,
     stop: &Stop,
     status: &CameraStatus,
-    mut attempt: impl FnMut() -> (u64, Result<bool>),
+    mut attempt: impl FnMut() -> Result<bool>,
 ) -> Result<()> {
     const FIRST_BACKOFF: Duration = Duration::from_millis(500);
     let mut backoff = FIRST_BACKOFF;
@@ -305,8 +301,9 @@ pub(super) fn retry_with_backoff(
             return Ok(());
         }
         status.set_state(CameraState::Starting);
-        let (delivered, outcome) = attempt();
-        if delivered > 0 {
+        let before = status.frames.load(Ordering::Relaxed);
+        let outcome = attempt();
+        if status.frames.load(Ordering::Relaxed) > before {
             backoff = FIRST_BACKOFF;
         }
         match outcome {
@@ -341,10 +338,7 @@ fn supervise(
     let description = spec.launch_description()?;
     tracing::debug!(camera = %spec.name, %description, "pipeline");
     retry_with_backoff(spec, stop, status, || {
-        let before = status.frames.load(Ordering::Relaxed);
-        let outcome = run_once(spec, &description, camera_index, tx, stop, status);
-        let delivered = status.frames.load(Ordering::Relaxed) - before;
-        (delivered, outcome.map(|e| matches!(e, Ended::Stopped)))
+        run_once(spec, &description, camera_index, tx, stop, status).map(|e| matches!(e, Ended::Stopped))
     })
 }
 
@@ -474,6 +468,8 @@ fn run_once(
             );
             if let Some(msg) = msg {
                 match msg.view() {
+                    // A stop request makes the appsink answer EOS: that end is the request, not the file's.
+                    gst::MessageView::Eos(..) if stop.requested() => return Ok(Ended::Stopped),
                     gst::MessageView::Eos(..) => {
                         check_complete(spec, status, first_warning.as_deref())?;
                         return Ok(Ended::Eos);

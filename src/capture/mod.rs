@@ -80,7 +80,7 @@ pub fn default_rgb_stride(width: u32) -> usize {
 pub struct FrameMeta {
     /// Index of the camera in the configuration.
     pub camera: usize,
-    /// Frame number since the camera (re)started, from 0.
+    /// Frame number since the capture started, from 0 (counting on across reconnects).
     pub seq: u64,
     /// Stream position, where the source has one.
     pub pts: Option<Duration>,
@@ -140,6 +140,19 @@ enum Pixels {
 pub(crate) struct PooledVec {
     pub(crate) data: Vec<u8>,
     pub(crate) pool: Option<Arc<ArrayQueue<Vec<u8>>>>,
+}
+
+/// Lets GStreamer wrap the buffer (recordings) and hand it back to the pool when it is done with it.
+impl AsMut<[u8]> for PooledVec {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+}
+
+impl AsRef<[u8]> for PooledVec {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 impl Drop for PooledVec {

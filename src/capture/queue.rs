@@ -115,14 +115,6 @@ impl FrameReceiver {
         self.rx.recv().map_err(|_| Disconnected)
     }
 
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
     }

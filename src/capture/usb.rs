@@ -39,11 +39,7 @@ pub(super) fn supervise(
         message: format!("{}: uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.label(), spec.uri),
     })?;
     let pool = Arc::new(ArrayQueue::new(4));
-    retry_with_backoff(spec, stop, status, || {
-        let before = status.frames.load(Ordering::Relaxed);
-        let outcome = run_once(index, camera_index, tx, stop, status, &pool).map(|()| true);
-        (status.frames.load(Ordering::Relaxed) - before, outcome)
-    })
+    retry_with_backoff(spec, stop, status, || run_once(index, camera_index, tx, stop, status, &pool).map(|()| true))
 }
 
 fn run_once(

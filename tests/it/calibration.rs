@@ -121,6 +121,6 @@ fn raw_frame_at(seconds: f64) -> iobox::capture::Frame {
             stop.request();
         }
     }
-    let _ = cam.join();
+    cam.join().unwrap();
     chosen.unwrap()
 }

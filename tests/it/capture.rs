@@ -32,6 +32,26 @@ fn a_live_test_source_delivers_frames_of_the_configured_size_and_drops_when_the_
     cam.join().unwrap();
 }
 
+/// Stopping a file partway (Ctrl-C, `--max-duration`, a job that has what it needs) is a clean end, not a
+/// "truncated or damaged" file: the stop makes the appsink answer EOS, and that EOS is the request's.
+#[test]
+fn a_file_stopped_partway_ends_cleanly() {
+    for stop_after in [1u64, 10, 40] {
+        let stop = Stop::new();
+        let (rx, cam) = capture::open_file(&common::sample_clip(), &stop).unwrap();
+        let mut frames = 0u64;
+        while let Ok(frame) = rx.recv() {
+            frames += 1;
+            drop(frame);
+            if frames == stop_after {
+                stop.request();
+            }
+        }
+        assert!(frames >= stop_after && frames < 200, "stopped after {frames} frames");
+        cam.join().unwrap_or_else(|e| panic!("stopped after {stop_after} frames: {e}"));
+    }
+}
+
 #[test]
 fn run_processes_two_cameras_records_anonymized_video_and_logs_every_frame() {
     let dir = tempfile::tempdir().unwrap();
