@@ -97,7 +97,7 @@ pub(crate) struct MoodBuckets {
     start: Option<i64>,
     zones: Vec<Name>,
     counts: Vec<[u32; 7]>,
-    tracks: Vec<u32>,
+    /// One token per distinct track of the open bucket, per zone (before collisions are merged).
     tokens: Vec<Vec<u16>>,
     seen: HashSet<(usize, TrackId)>,
     key: TokenKey,
@@ -111,7 +111,6 @@ impl MoodBuckets {
             start: None,
             zones,
             counts: vec![[0; 7]; n],
-            tracks: vec![0; n],
             tokens: vec![Vec::new(); n],
             seen: HashSet::new(),
             key,
@@ -131,7 +130,6 @@ impl MoodBuckets {
         if let Some(k) = dominant(probabilities) {
             self.counts[zone][k] += 1;
             if self.seen.insert((zone, track)) {
-                self.tracks[zone] += 1;
                 self.tokens[zone].push(self.key.token(("zone", zone), track));
             }
         }
@@ -143,19 +141,19 @@ impl MoodBuckets {
             for (z, counts) in self.counts.iter().enumerate() {
                 let samples = counts.iter().sum::<u32>();
                 if samples > 0 {
+                    let tokens = std::mem::take(&mut self.tokens[z]);
                     out.push(Event::MoodBucket {
                         zone: self.zones[z].clone(),
                         bucket_start_ms: start,
                         counts: *counts,
                         samples,
-                        tracks: self.tracks[z],
-                        tokens: TrackTokens::new(self.tokens[z].clone()),
+                        tracks: tokens.len() as u32,
+                        tokens: TrackTokens::new(tokens),
                     });
                 }
             }
         }
         self.counts.iter_mut().for_each(|c| *c = [0; 7]);
-        self.tracks.iter_mut().for_each(|c| *c = 0);
         self.tokens.iter_mut().for_each(Vec::clear);
         self.seen.clear();
     }
@@ -168,7 +166,7 @@ pub(crate) type Cell = (i32, i32);
 struct HeatAcc {
     presence: u32,
     dwell_ms: i64,
-    tracks: u32,
+    /// One token per distinct track (before collisions are merged).
     tokens: Vec<u16>,
 }
 
@@ -206,7 +204,6 @@ impl HeatBuckets {
         let acc = self.cells.entry(cell).or_default();
         acc.presence += 1;
         if self.seen.insert((cell, track)) {
-            acc.tracks += 1;
             acc.tokens.push(self.key.token(("cell", cell), track));
         }
     }
@@ -229,7 +226,7 @@ impl HeatBuckets {
                     cy,
                     presence: a.presence,
                     dwell_ms: a.dwell_ms,
-                    tracks: a.tracks,
+                    tracks: a.tokens.len() as u32,
                     tokens: TrackTokens::new(std::mem::take(&mut a.tokens)),
                 });
             }
@@ -260,7 +257,6 @@ mod tests {
     fn a_track_keeps_its_token_in_one_place_and_not_across_places() {
         let key = TokenKey(0x5eed);
         let t = TrackId(42);
-        assert_eq!(key.token(("cell", (3, 4)), t), key.token(("cell", (3, 4)), t));
         // Across 1000 cells one track's tokens look unrelated (a collision is 1 in 65,536 per pair).
         let across: HashSet<u16> = (0..1000).map(|i| key.token(("cell", (i, 0)), t)).collect();
         assert!(across.len() >= 985, "{}", across.len());

@@ -70,25 +70,29 @@ impl Gate {
     }
 }
 
-/// Complementary suppression of parts and their total. `parts[i]` is part i's distinct tracks in each of the
-/// `G` groups its figures count, and whether its gate shows it. While the total is shown and, in some group,
-/// the suppressed parts hold between 1 and k-1 tracks together (the total minus the shown parts would
-/// give them away), the shown part with the fewest tracks in that group is suppressed too; when there is
-/// none, the total is. Returns whether the total stays shown.
-pub fn protect_total<const G: usize>(k: u32, parts: &mut [([u64; G], Gate)], total: Gate) -> Gate {
+/// Complementary suppression of parts and their total: the gates of `parts` (each part's distinct tracks in
+/// each of the `G` groups its figures count) and of `total`. While the total is shown and, in some group,
+/// the suppressed parts hold between 1 and k-1 tracks together (the total minus the shown parts would give
+/// them away), the shown part with the fewest tracks in that group is suppressed too; when there is none,
+/// the total is.
+pub fn protect_total<const G: usize>(k: u32, parts: &[[u64; G]], total: [u64; G]) -> (Vec<Gate>, Gate) {
+    let mut gates: Vec<Gate> = parts.iter().map(|p| Gate::new(k, p)).collect();
+    let total = Gate::new(k, &total);
     if total.suppressed() {
-        return total;
+        return (gates, total);
     }
     loop {
-        let hidden = |g: usize, parts: &[([u64; G], Gate)]| -> u64 {
-            parts.iter().filter(|p| p.1.suppressed()).map(|p| p.0[g]).sum()
+        let hidden = |g: usize, gates: &[Gate]| -> u64 {
+            parts.iter().zip(gates).filter(|(_, gate)| gate.suppressed()).map(|(p, _)| p[g]).sum()
         };
-        let Some(g) = (0..G).find(|&g| (1..u64::from(k)).contains(&hidden(g, parts))) else {
-            return total;
+        let Some(g) = (0..G).find(|&g| (1..u64::from(k)).contains(&hidden(g, &gates))) else {
+            return (gates, total);
         };
-        match parts.iter_mut().filter(|p| !p.1.suppressed() && p.0[g] > 0).min_by_key(|p| p.0[g]) {
-            Some(part) => part.1 = Gate { shown: false },
-            None => return Gate { shown: false },
+        let smallest =
+            (0..parts.len()).filter(|&i| !gates[i].suppressed() && parts[i][g] > 0).min_by_key(|&i| parts[i][g]);
+        match smallest {
+            Some(i) => gates[i] = Gate { shown: false },
+            None => return (gates, Gate { shown: false }),
         }
     }
 }
@@ -296,14 +300,6 @@ pub fn cameras(conn: &Connection) -> Result<Vec<String>> {
     rows.collect::<rusqlite::Result<Vec<String>>>().map_err(err(conn))
 }
 
-/// The span of event times stored, if any (for "no data in this period" hints).
-pub fn event_span(conn: &Connection) -> Result<Option<(i64, i64)>> {
-    conn.query_row("SELECT MIN(ts_ms), MAX(ts_ms) FROM events", [], |r| {
-        Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
-    })
-    .map_err(err(conn))
-}
-
 /// Entries per hour, per camera and for the whole store (`camera: None`), ordered by hour, then camera
 /// name, the store last.
 pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Vec<FootfallHour>> {
@@ -340,12 +336,11 @@ pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Ve
     let mut out = Vec::new();
     for (hour, (mut cameras, store)) in hours {
         cameras.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut parts: Vec<([u64; 1], Gate)> =
-            cameras.iter().map(|&(_, _, tracks)| ([tracks], Gate::new(k, &[tracks]))).collect();
+        let parts: Vec<[u64; 1]> = cameras.iter().map(|&(_, _, tracks)| [tracks]).collect();
         let (store_entries, store_tracks) = store.unwrap_or((0, 0));
-        let total = protect_total(k, &mut parts, Gate::new(k, &[store_tracks]));
+        let (gates, total) = protect_total(k, &parts, [store_tracks]);
         let hour_start_ms = hour * 3_600_000;
-        for ((camera, entries, _), (_, gate)) in cameras.into_iter().zip(parts) {
+        for ((camera, entries, _), gate) in cameras.into_iter().zip(gates) {
             let (entries, suppressed) = (gate.show(entries), gate.suppressed());
             out.push(FootfallHour { hour_start_ms, camera: Some(camera), entries, suppressed });
         }
@@ -385,13 +380,12 @@ pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Mo
     let Some((_, store_entries, store_exits, store_tracks)) = rows_out.pop() else {
         return Ok(Vec::new());
     };
-    let mut parts: Vec<([u64; 2], Gate)> =
-        rows_out.iter().map(|&(_, _, _, tracks)| (tracks, Gate::new(k, &tracks))).collect();
-    let total = protect_total(k, &mut parts, Gate::new(k, &store_tracks));
+    let parts: Vec<[u64; 2]> = rows_out.iter().map(|&(_, _, _, tracks)| tracks).collect();
+    let (gates, total) = protect_total(k, &parts, store_tracks);
     let mut out: Vec<Movement> = rows_out
         .into_iter()
-        .zip(parts)
-        .map(|((camera, entries, exits, _), (_, gate))| Movement {
+        .zip(gates)
+        .map(|((camera, entries, exits, _), gate)| Movement {
             camera,
             entries: gate.show(entries),
             exits: gate.show(exits),
@@ -856,15 +850,17 @@ mod tests {
         };
         let send = |camera: usize, event: Event| tx.send(Record::Event { camera, event });
         let mut tracks = Vec::new();
-        // Entries: k-1 in the first hour, k in the second; exits: k in the second hour.
+        // Entries: k-1 in the first hour, k in the second; exits: k at the start of the third hour, the last a
+        // minute after the others.
         for i in 0..(2 * K as i64 - 1) {
             let t = next();
             tracks.push(t);
             let at = if i < K as i64 - 1 { T0 + 60_000 * i } else { T0 + HOUR + 60_000 * i };
             send(0, Event::Entry { zone: name("entrance"), track: t, at_ms: at });
         }
-        for t in &tracks[..K as usize] {
-            send(0, Event::Exit { zone: name("entrance"), track: *t, at_ms: T0 + 2 * HOUR });
+        for (i, t) in tracks[..K as usize].iter().enumerate() {
+            let at_ms = T0 + 2 * HOUR + if i + 1 == K as usize { 60_000 } else { 0 };
+            send(0, Event::Exit { zone: name("entrance"), track: *t, at_ms });
         }
         // Zone stays on the aisle camera: few = k-1 tracks (two visits each), edge = k, many = k+1.
         for (zone, n) in [("few", K - 1), ("edge", K), ("many", K + 1)] {
@@ -979,9 +975,12 @@ mod tests {
         assert_eq!((m[0].entries, m[0].exits, m[0].suppressed), (Some(0), Some(0), false));
         assert_eq!((m[1].entries, m[1].exits), (Some(2 * u64::from(K) - 1), Some(u64::from(K))));
         assert_eq!(m[2], Movement { camera: None, ..m[1].clone() });
-        // Only k-1 exits: the whole row goes.
+        // No exits in the period: 0 describes no one and is shown.
         let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR }, K).unwrap();
         assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (Some(2 * u64::from(K) - 1), Some(0), false));
+        // Only k-1 exits: the whole row goes, entries too.
+        let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR + 1 }, K).unwrap();
+        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (None, None, true));
 
         // Dwell: few (k-1 tracks, 2(k-1) visits) suppressed; edge (k) and many (k+1) shown with exact stats.
         let d = dwell_per_zone(&conn, all, K).unwrap();
@@ -1099,10 +1098,9 @@ mod tests {
     }
 
     fn protect(k: u32, parts: &[[u64; 2]]) -> (Vec<bool>, bool) {
-        let mut gated: Vec<([u64; 2], Gate)> = parts.iter().map(|&p| (p, Gate::new(k, &p))).collect();
         let total: [u64; 2] = [parts.iter().map(|p| p[0]).sum(), parts.iter().map(|p| p[1]).sum()];
-        let total = protect_total(k, &mut gated, Gate::new(k, &total));
-        (gated.iter().map(|p| p.1.suppressed()).collect(), total.suppressed())
+        let (gates, total) = protect_total(k, parts, total);
+        (gates.iter().map(Gate::suppressed).collect(), total.suppressed())
     }
 
     #[test]

@@ -67,6 +67,22 @@ pub fn sample_config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// A config for the bundled sample (its camera and calibration) with `[privacy] min_tracks = k`, written as
+/// `k{k}.toml` in `dir` (the same file whichever test asks, so tests sharing a directory agree on it).
+pub fn config_with_k(dir: &Path, k: u32) -> PathBuf {
+    let path = dir.join(format!("k{k}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"file\"\nuri = \"{}\"\ncalibration = \"{}\"\n",
+            sample_clip().display(),
+            root().join("calibration/sample.toml").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// The database of one real `iobox run` on the bundled sample, calibrated as the embedded default config
 /// (entries, exits, dwell, journeys, mood, heat) and also writing the anonymized snapshot
 /// `snapshots/sample.jpg` beside it; made once per test binary and shared read-only (report, export,
@@ -83,6 +99,16 @@ pub fn sample_db() -> &'static Path {
         assert!(out.status.success(), "{}", text(&out));
         db
     })
+}
+
+/// The distinct tracks behind mood or heat rows (`FROM ... WHERE ...`): the union of their track tokens,
+/// two little-endian bytes each, counted here without iobox's SQL aggregate.
+pub fn distinct_tokens(conn: &rusqlite::Connection, from_where: &str) -> i64 {
+    let mut stmt = conn.prepare(&format!("SELECT track_tokens {from_where}")).unwrap();
+    let blobs: Vec<Vec<u8>> = stmt.query_map([], |r| r.get(0)).unwrap().map(|b| b.unwrap()).collect();
+    let tokens: std::collections::BTreeSet<u16> =
+        blobs.iter().flat_map(|b| b.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]]))).collect();
+    tokens.len() as i64
 }
 
 pub fn text(o: &Output) -> String {

@@ -2,23 +2,9 @@
 
 use crate::common;
 
-fn config_with_k(dir: &std::path::Path, k: u32) -> std::path::PathBuf {
-    let path = dir.join(format!("k{k}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"file\"\nuri = \"{}\"\ncalibration = \"{}\"\n",
-            common::sample_clip().display(),
-            common::root().join("calibration/sample.toml").display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn heatmap(dir: &std::path::Path, k: u32, kind: &str) -> (image::RgbImage, String) {
     let out = dir.join(format!("heat-{kind}-k{k}.png"));
-    let config = config_with_k(dir, k);
+    let config = common::config_with_k(dir, k);
     let o = common::iobox(
         &[
             "heatmap",

@@ -4,7 +4,7 @@
 //! footage; exports are read back with a CSV reader and the parquet crate.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -18,14 +18,6 @@ fn sample_db() -> &'static Path {
 fn ground_truth_people() -> i64 {
     let gt: toml::Value = toml::from_str(&std::fs::read_to_string(common::data("ground_truth.toml")).unwrap()).unwrap();
     gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
-}
-
-/// A config whose only job here is `[privacy] min_tracks`.
-fn config_with_k(dir: &Path, k: u32) -> PathBuf {
-    let path = dir.join(format!("k{k}.toml"));
-    std::fs::write(&path, format!("[privacy]\nmin_tracks = {k}\n[[camera]]\nname = \"sample\"\nkind = \"test\"\n"))
-        .unwrap();
-    path
 }
 
 fn report_json(db: &Path, config: Option<&Path>, extra: &[&str]) -> Value {
@@ -78,7 +70,7 @@ fn find<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
 fn the_report_matches_the_database_and_the_footage() {
     let db = sample_db();
     let conn = iobox::store::open_ro(db).unwrap();
-    let report = report_json(db, Some(&config_with_k(db.parent().unwrap(), 1)), &[]);
+    let report = report_json(db, Some(&common::config_with_k(db.parent().unwrap(), 1)), &[]);
     let people = ground_truth_people();
     assert_eq!(report["k"], 1);
     assert_eq!(report["cameras"], serde_json::json!(["sample"]));
@@ -145,7 +137,7 @@ fn the_report_matches_the_database_and_the_footage() {
         assert_eq!(p["entered"], entered(a), "{p}");
     }
     // A requested funnel.
-    let seq = report_json(db, Some(&config_with_k(db.parent().unwrap(), 1)), &["--funnel", "entrance,table"]);
+    let seq = report_json(db, Some(&common::config_with_k(db.parent().unwrap(), 1)), &["--funnel", "entrance,table"]);
     let steps = seq["funnel"]["sequence"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0]["tracks"], entered("entrance"));
@@ -175,14 +167,14 @@ fn the_report_matches_the_database_and_the_footage() {
     }
     assert_eq!(report["queues"], serde_json::json!([]), "the sample has no queue zone");
 
-    // The heatmap query for the dashboard: summed cells, suppressed below k.
+    // The heatmap query for the dashboard: summed cells, suppressed below k distinct people (by tokens).
     let all = iobox::store::query::Period::ALL;
     let cells = iobox::store::query::heat_cells(&conn, all, 1, Some("sample")).unwrap();
     assert_eq!(cells.len() as i64, int(&conn, "SELECT COUNT(DISTINCT cx || ',' || cy) FROM heat"));
     let presence: u64 = cells.iter().map(|c| c.presence.unwrap()).sum();
     assert_eq!(presence as i64, int(&conn, "SELECT SUM(presence) FROM heat"));
     for c in iobox::store::query::heat_cells(&conn, all, 5, None).unwrap() {
-        let tracks = int(&conn, &format!("SELECT SUM(tracks) FROM heat WHERE cx = {} AND cy = {}", c.cx, c.cy));
+        let tracks = common::distinct_tokens(&conn, &format!("FROM heat WHERE cx = {} AND cy = {}", c.cx, c.cy));
         assert_eq!(c.suppressed, tracks < 5, "{c:?}");
         assert_eq!(c.tracks.is_none(), c.suppressed);
     }
@@ -229,7 +221,7 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
     }
     for row in report["mood"].as_array().unwrap() {
         let zone = row["zone"].as_str().unwrap();
-        let t = int(&conn, &format!("SELECT SUM(tracks) FROM mood WHERE zone = '{zone}'"));
+        let t = common::distinct_tokens(&conn, &format!("FROM mood WHERE zone = '{zone}'"));
         check(row, &[t], &["samples", "tracks", "counts", "shares"]);
     }
     for row in report["entries_exits"].as_array().unwrap() {
@@ -255,7 +247,7 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
 
     // With k above the six people of the clip, every row about people is suppressed, mood included (its
     // people are counted once however many buckets the run spans).
-    let report = report_json(db, Some(&config_with_k(db.parent().unwrap(), 7)), &[]);
+    let report = report_json(db, Some(&common::config_with_k(db.parent().unwrap(), 7)), &[]);
     for section in ["entries_exits", "dwell", "interactions", "top_journeys", "footfall_per_hour", "mood"] {
         for row in report[section].as_array().unwrap() {
             assert_eq!(row["suppressed"], true, "{section}: {row}");

@@ -227,16 +227,6 @@ fn int(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// The distinct tracks behind mood or heat rows (`FROM ... WHERE ...`): the union of their tokens, two
-/// little-endian bytes each.
-fn distinct_tokens(conn: &Connection, from_where: &str) -> i64 {
-    let mut stmt = conn.prepare(&format!("SELECT track_tokens {from_where}")).unwrap();
-    let blobs: Vec<Vec<u8>> = stmt.query_map([], |r| r.get(0)).unwrap().map(|b| b.unwrap()).collect();
-    let tokens: BTreeSet<u16> =
-        blobs.iter().flat_map(|b| b.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]]))).collect();
-    tokens.len() as i64
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -467,7 +457,7 @@ fn every_endpoint_answers_what_the_database_holds() {
     }
     for row in z5["mood"].as_array().unwrap() {
         let zone = row["zone"].as_str().unwrap();
-        let t = int(&conn, &format!("SELECT SUM(tracks) FROM mood WHERE zone = '{zone}'"));
+        let t = common::distinct_tokens(&conn, &format!("FROM mood WHERE zone = '{zone}'"));
         assert_eq!(row["suppressed"], t < 5, "{row}");
         if t >= 5 {
             assert_eq!(row["samples"], int(&conn, &format!("SELECT SUM(samples) FROM mood WHERE zone = '{zone}'")));
@@ -522,7 +512,7 @@ fn every_endpoint_answers_what_the_database_holds() {
     let h5 = get(&d5, &format!("/api/heatmap?{all}"), Some(&a5)).json();
     let mut hidden_cells = 0;
     for c in h5["cells"].as_array().unwrap() {
-        let t = distinct_tokens(&conn, &format!("FROM heat WHERE cx = {} AND cy = {}", c["cx"], c["cy"]));
+        let t = common::distinct_tokens(&conn, &format!("FROM heat WHERE cx = {} AND cy = {}", c["cx"], c["cy"]));
         assert_eq!(c["suppressed"], t < 5, "{c}");
         assert_eq!(c["presence"].is_null(), t < 5, "{c}");
         hidden_cells += (t < 5) as usize;
@@ -1010,7 +1000,7 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
             v[v.len() / 2]
         })
     };
-    // Each shown cell is on screen in its colour, blended over the plan (fill-opacity 0.78).
+    // Each shown cell is on screen in its colour, blended over the plan (fill-opacity 0.7).
     for cell in layout["cells"].as_array().unwrap() {
         let r = rect(cell);
         let fill = cell[4].as_str().unwrap();
