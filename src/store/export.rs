@@ -7,8 +7,8 @@
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
+use super::Error;
 use super::query::Period;
-use super::{Error, Result};
 
 /// How a column is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,6 @@ const fn nullable(name: &'static str, kind: Kind) -> Column {
 pub struct Table {
     pub name: &'static str,
     pub columns: &'static [Column],
-    /// What the period filters on.
-    pub time_column: &'static str,
     sql: &'static str,
 }
 
@@ -66,7 +64,6 @@ pub const TABLES: &[Table] = &[
             nullable("direction", Text),
             nullable("duration_ms", Int),
         ],
-        time_column: "ts_ms",
         sql: "SELECT e.id, e.run_id, c.name, e.kind, e.ts_ms, e.track, e.place, e.direction, e.duration_ms
               FROM events e JOIN cameras c ON c.id = e.camera_id
               WHERE e.ts_ms >= ?1 AND e.ts_ms < ?2 ORDER BY e.ts_ms, e.id",
@@ -74,7 +71,6 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "occupancy",
         columns: &[col("run_id", Int), col("camera", Text), col("zone", Text), time("ts_ms"), col("count", Int)],
-        time_column: "ts_ms",
         sql: "SELECT o.run_id, c.name, o.zone, o.ts_ms, o.count FROM occupancy o JOIN cameras c ON c.id = o.camera_id
               WHERE o.ts_ms >= ?1 AND o.ts_ms < ?2 ORDER BY o.ts_ms",
     },
@@ -89,7 +85,6 @@ pub const TABLES: &[Table] = &[
             col("mean_wait_ms", Int),
             col("max_wait_ms", Int),
         ],
-        time_column: "ts_ms",
         sql: "SELECT q.run_id, c.name, q.zone, q.ts_ms, q.length, q.mean_wait_ms, q.max_wait_ms
               FROM queue_samples q JOIN cameras c ON c.id = q.camera_id
               WHERE q.ts_ms >= ?1 AND q.ts_ms < ?2 ORDER BY q.ts_ms",
@@ -105,7 +100,6 @@ pub const TABLES: &[Table] = &[
             time("end_ms"),
             col("zones", Text),
         ],
-        time_column: "start_ms",
         sql: "SELECT j.id, j.run_id, c.name, j.track, j.start_ms, j.end_ms, j.zones
               FROM journeys j JOIN cameras c ON c.id = j.camera_id
               WHERE j.start_ms >= ?1 AND j.start_ms < ?2 ORDER BY j.start_ms, j.id",
@@ -127,7 +121,6 @@ pub const TABLES: &[Table] = &[
             col("samples", Int),
             col("tracks", Int),
         ],
-        time_column: "bucket_start_ms",
         sql: "SELECT m.run_id, c.name, m.zone, m.bucket_start_ms, m.angry, m.disgust, m.fear, m.happy, m.sad,
                      m.surprise, m.neutral, m.samples, m.tracks
               FROM mood m JOIN cameras c ON c.id = m.camera_id
@@ -146,7 +139,6 @@ pub const TABLES: &[Table] = &[
             col("dwell_ms", Int),
             col("tracks", Int),
         ],
-        time_column: "bucket_start_ms",
         sql: "SELECT h.run_id, c.name, h.bucket_start_ms, h.cell_m, h.cx, h.cy, h.presence, h.dwell_ms, h.tracks
               FROM heat h JOIN cameras c ON c.id = h.camera_id
               WHERE h.bucket_start_ms >= ?1 AND h.bucket_start_ms < ?2 ORDER BY h.bucket_start_ms",
@@ -161,7 +153,6 @@ pub const TABLES: &[Table] = &[
             col("faces_blurred", Int),
             col("frames_dropped", Int),
         ],
-        time_column: "ts_ms",
         sql: "SELECT f.run_id, c.name, f.ts_ms, f.seq, f.faces_blurred, f.frames_dropped
               FROM frame_log f JOIN cameras c ON c.id = f.camera_id
               WHERE f.ts_ms >= ?1 AND f.ts_ms < ?2 ORDER BY f.camera_id, f.ts_ms",
@@ -207,18 +198,4 @@ pub fn for_each_row<E: From<Error>>(
         count += 1;
     }
     Ok(count)
-}
-
-/// Rows of `table` in `period` (for checks and progress).
-pub fn count_rows(conn: &Connection, table: &Table, period: Period) -> Result<u64> {
-    conn.query_row(
-        &format!(
-            "SELECT COUNT(*) FROM {} WHERE {} >= ?1 AND {} < ?2",
-            table.name, table.time_column, table.time_column
-        ),
-        [period.from_ms, period.to_ms],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n.max(0) as u64)
-    .map_err(|source| Error::Sqlite { path: conn.path().unwrap_or("").into(), source })
 }

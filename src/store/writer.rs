@@ -86,7 +86,6 @@ pub struct Writer {
     sender: Option<RecordSender>,
     thread: JoinHandle<WriterStats>,
     path: PathBuf,
-    run_id: Option<i64>,
 }
 
 const CHANNEL: usize = 16_384;
@@ -128,7 +127,6 @@ impl Writer {
             }
             Err(e) => return Err(err(e)),
         };
-        let run_id = registered.as_ref().map(|r| r.0);
         let (tx, rx) = channel::bounded(CHANNEL);
         let dropped = Arc::new(AtomicU64::new(0));
         let thread_path = path.to_path_buf();
@@ -146,16 +144,11 @@ impl Writer {
                 )
             })
             .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
-        Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), run_id })
+        Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf() })
     }
 
     pub fn sender(&self) -> RecordSender {
         self.sender.clone().expect("sender is present until finish")
-    }
-
-    /// The run's id in `runs`; `None` while the database was too full to record the run.
-    pub fn run_id(&self) -> Option<i64> {
-        self.run_id
     }
 
     /// Flushes everything sent so far, marks the run ended and stops the thread. Other clones of the sender
@@ -269,7 +262,7 @@ fn write_loop(
             Err(e) => {
                 stats.failed_batches += 1;
                 if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
-                    let hint = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    let hint = if is_full(&e) {
                         " - the disk (or [store] max_size_mb) is full: free space or raise the limit; video keeps running"
                     } else {
                         ""

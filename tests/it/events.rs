@@ -16,18 +16,18 @@ fn open_ro(db: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
 
-fn query_i64(conn: &Connection, _db: &Path, sql: &str, params: &[&str]) -> rusqlite::Result<i64> {
+fn query_i64(conn: &Connection, sql: &str, params: &[&str]) -> rusqlite::Result<i64> {
     conn.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0))
 }
 
-fn query_rows(conn: &Connection, _db: &Path, sql: &str, params: &[&str]) -> rusqlite::Result<Vec<Vec<i64>>> {
+fn query_rows(conn: &Connection, sql: &str, params: &[&str]) -> rusqlite::Result<Vec<Vec<i64>>> {
     let mut stmt = conn.prepare(sql)?;
     let n = stmt.column_count();
     let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| (0..n).map(|i| r.get(i)).collect())?;
     rows.collect()
 }
 
-fn query_rows_text(conn: &Connection, _db: &Path, sql: &str) -> Vec<String> {
+fn query_rows_text(conn: &Connection, sql: &str) -> Vec<String> {
     let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
 }
@@ -61,7 +61,7 @@ fn entries_exits_and_dwell_on_the_sample_clip_match_what_a_person_counted() {
     let db = dir.path().join("events.sqlite");
     let conn = open_ro(&db).unwrap();
     let visits = gt_visits();
-    let count = |kind: &str| query_i64(&conn, &db, "SELECT COUNT(*) FROM events WHERE kind = ?1", &[kind]).unwrap();
+    let count = |kind: &str| query_i64(&conn, "SELECT COUNT(*) FROM events WHERE kind = ?1", &[kind]).unwrap();
     let (entries, exits) = (count("entry"), count("exit"));
     println!("entries {entries}, exits {exits}; {} visits by eye", visits.len());
     assert_eq!(entries as usize, visits.len(), "one entry per person walking in");
@@ -69,10 +69,9 @@ fn entries_exits_and_dwell_on_the_sample_clip_match_what_a_person_counted() {
 
     // Dwell on the floor the camera sees, per visit, in order, against the times written down by eye
     // (whole seconds, from 1 frame/s contact sheets: allow 2.5 s at each end of a visit).
-    let start: i64 = query_i64(&conn, &db, "SELECT MIN(ts_ms) FROM frame_log", &[]).unwrap();
+    let start: i64 = query_i64(&conn, "SELECT MIN(ts_ms) FROM frame_log", &[]).unwrap();
     let rows = query_rows(
         &conn,
-        &db,
         "SELECT ts_ms - duration_ms, ts_ms, duration_ms FROM events WHERE kind = 'zone_exited' AND place = 'floor' ORDER BY ts_ms",
         &[],
     )
@@ -91,14 +90,13 @@ fn entries_exits_and_dwell_on_the_sample_clip_match_what_a_person_counted() {
     assert_eq!(
         query_i64(
             &conn,
-            &db,
             "SELECT COUNT(DISTINCT track) FROM events WHERE kind = 'zone_entered' AND place = 'table'",
             &[]
         )
         .unwrap(),
         6
     );
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM journeys", &[]).unwrap(), 6);
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM journeys", &[]).unwrap(), 6);
 }
 
 #[test]
@@ -108,17 +106,16 @@ fn the_database_holds_no_pixels_crops_or_embeddings() {
     let db = dir.path().join("events.sqlite");
     let conn = open_ro(&db).unwrap();
     // Every column of every table, with the largest value stored in it.
-    let tables = query_rows_text(&conn, &db, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    let tables = query_rows_text(&conn, "SELECT name FROM sqlite_master WHERE type = 'table'");
     assert!(tables.len() >= 9, "{tables:?}");
     let mut checked = 0;
     for table in &tables {
-        let columns = query_rows_text(&conn, &db, &format!("SELECT name FROM pragma_table_info('{table}')"));
+        let columns = query_rows_text(&conn, &format!("SELECT name FROM pragma_table_info('{table}')"));
         for column in &columns {
             if column == "track_tokens" {
                 // The one binary column: two bytes per distinct track of the bucket and nothing else.
                 let bad = query_i64(
                     &conn,
-                    &db,
                     &format!(
                         "SELECT COUNT(*) FROM \"{table}\" WHERE typeof(track_tokens) != 'blob'
                          OR LENGTH(track_tokens) % 2 != 0 OR LENGTH(track_tokens) > 2 * tracks
@@ -132,19 +129,14 @@ fn the_database_holds_no_pixels_crops_or_embeddings() {
                 continue;
             }
             // No binary data anywhere else.
-            let blobs = query_i64(
-                &conn,
-                &db,
-                &format!("SELECT COUNT(*) FROM \"{table}\" WHERE typeof(\"{column}\") = 'blob'"),
-                &[],
-            )
-            .unwrap();
+            let blobs =
+                query_i64(&conn, &format!("SELECT COUNT(*) FROM \"{table}\" WHERE typeof(\"{column}\") = 'blob'"), &[])
+                    .unwrap();
             assert_eq!(blobs, 0, "{table}.{column} holds binary data");
             // No long values: nothing the size of a crop or an embedding (a 128-float vector as text is
             // over 1 KB); the longest legitimate values are journeys' zone lists.
             let longest = query_i64(
                 &conn,
-                &db,
                 &format!("SELECT COALESCE(MAX(LENGTH(CAST(\"{column}\" AS TEXT))), 0) FROM \"{table}\""),
                 &[],
             )
@@ -154,8 +146,7 @@ fn the_database_holds_no_pixels_crops_or_embeddings() {
         }
     }
     // Track ids are 16 hex digits and nothing else.
-    let ids =
-        query_rows_text(&conn, &db, "SELECT DISTINCT track FROM events UNION SELECT DISTINCT track FROM journeys");
+    let ids = query_rows_text(&conn, "SELECT DISTINCT track FROM events UNION SELECT DISTINCT track FROM journeys");
     assert!(!ids.is_empty());
     assert!(ids.iter().all(|t| t.len() == 16 && t.chars().all(|c| c.is_ascii_hexdigit())), "{ids:?}");
     // The whole file is small: no frame could hide in it (a single 768x432 RGB frame is ~1 MB).
@@ -178,9 +169,9 @@ fn switched_off_event_kinds_are_not_stored() {
     let db = dir.path().join("events.sqlite");
     let conn = open_ro(&db).unwrap();
     for table in ["mood", "heat", "journeys"] {
-        assert_eq!(query_i64(&conn, &db, &format!("SELECT COUNT(*) FROM {table}"), &[]).unwrap(), 0, "{table}");
+        assert_eq!(query_i64(&conn, &format!("SELECT COUNT(*) FROM {table}"), &[]).unwrap(), 0, "{table}");
     }
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM events WHERE kind = 'entry'", &[]).unwrap(), 6);
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM events WHERE kind = 'entry'", &[]).unwrap(), 6);
 }
 
 #[test]
@@ -204,13 +195,13 @@ fn retention_purges_old_rows_at_start() {
     drop(tx);
     w.finish().unwrap();
     let conn = open_ro(&db).unwrap();
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM events", &[]).unwrap(), 40);
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM events", &[]).unwrap(), 40);
     drop(conn);
     // Starting again with the default 30 days deletes the ten older ones.
     Writer::start(&db, &["cam".into()]).unwrap().finish().unwrap();
     let conn = open_ro(&db).unwrap();
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM events", &[]).unwrap(), 30);
-    let oldest = query_i64(&conn, &db, "SELECT MIN(ts_ms) FROM events", &[]).unwrap();
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM events", &[]).unwrap(), 30);
+    let oldest = query_i64(&conn, "SELECT MIN(ts_ms) FROM events", &[]).unwrap();
     assert!(oldest >= now - 30 * day, "oldest row {} days old", (now - oldest) / day);
 }
 
@@ -241,8 +232,8 @@ fn an_older_database_is_upgraded_and_a_newer_one_refused() {
     let conn = open_ro(&db).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version, iobox::store::schema::LATEST);
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(), 1, "old rows kept");
-    assert_eq!(query_i64(&conn, &db, "SELECT COUNT(*) FROM events", &[]).unwrap(), 0, "events table exists now");
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(), 1, "old rows kept");
+    assert_eq!(query_i64(&conn, "SELECT COUNT(*) FROM events", &[]).unwrap(), 0, "events table exists now");
     drop(conn);
     // A database from a newer iobox.
     let newer = dir.path().join("new.sqlite");
@@ -257,10 +248,10 @@ fn an_older_database_is_upgraded_and_a_newer_one_refused() {
 fn committed(db: &Path) -> std::collections::BTreeSet<String> {
     let conn = open_ro(db).unwrap();
     let mut out = std::collections::BTreeSet::new();
-    for row in query_rows_text(&conn, db, "SELECT 'f' || run_id || ':' || camera_id || ':' || seq FROM frame_log") {
+    for row in query_rows_text(&conn, "SELECT 'f' || run_id || ':' || camera_id || ':' || seq FROM frame_log") {
         out.insert(row);
     }
-    for row in query_rows_text(&conn, db, "SELECT 'e' || id || ':' || kind || ':' || ts_ms FROM events") {
+    for row in query_rows_text(&conn, "SELECT 'e' || id || ':' || kind || ':' || ts_ms FROM events") {
         out.insert(row);
     }
     out
@@ -356,11 +347,11 @@ fn a_graceful_stop_flushes_everything() {
     assert!(processed > 10 && processed < 1394, "stopped part-way: {processed}");
     let conn = open_ro(&db).unwrap();
     assert_eq!(
-        query_i64(&conn, &db, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(),
+        query_i64(&conn, "SELECT COUNT(*) FROM frame_log", &[]).unwrap(),
         processed,
         "every processed frame was logged"
     );
     assert_eq!(report["events_dropped"], 0);
-    let ended = query_i64(&conn, &db, "SELECT COUNT(*) FROM runs WHERE ended_at_ms IS NOT NULL", &[]).unwrap();
+    let ended = query_i64(&conn, "SELECT COUNT(*) FROM runs WHERE ended_at_ms IS NOT NULL", &[]).unwrap();
     assert_eq!(ended, 1, "the run was closed");
 }
