@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::geometry::{PointInImage, PointOnFloor, PolygonOnFloor, cross, segments_intersect};
+use crate::geometry::{NotSimple, PointInImage, PointOnFloor, PolygonOnFloor};
 
 // ---------------------------------------------------------------------------------------------------------
 // Homography
@@ -886,26 +886,12 @@ pub struct Zone {
     pub polygon: PolygonOnFloor,
 }
 
-impl Zone {
-    pub fn contains(&self, p: PointOnFloor) -> bool {
-        self.polygon.contains(p)
-    }
-}
-
 /// Which side of a line, walking from `from` to `to` on the plan (seen from above, y down), counts as in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InSide {
     Left,
     Right,
-}
-
-/// Which way a step crossed a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Crossing {
-    In,
-    Out,
 }
 
 /// A named counting line segment on the floor with an "in" side.
@@ -921,59 +907,18 @@ impl Line {
     pub fn length(&self) -> f64 {
         self.from.distance(&self.to)
     }
-
-    /// Signed distance in metres from the infinite line through `from` and `to`: positive on the in side.
-    pub fn side(&self, p: PointOnFloor) -> f64 {
-        // geometry::cross is positive to the right of from->to on a y-down plan.
-        let right = cross(self.from, self.to, p) / self.length();
-        match self.in_side {
-            InSide::Right => right,
-            InSide::Left => -right,
-        }
-    }
-
-    /// Whether the step `a -> b` crosses the segment, and which way. A point exactly on the line counts as
-    /// out, so a step onto the line from inside is an `Out` and a step off it inwards an `In`.
-    pub fn crossing(&self, a: PointOnFloor, b: PointOnFloor) -> Option<Crossing> {
-        if !segments_intersect(self.from, self.to, a, b) {
-            return None;
-        }
-        let (sa, sb) = (self.side(a), self.side(b));
-        if sa <= 0.0 && sb > 0.0 {
-            Some(Crossing::In)
-        } else if sa > 0.0 && sb <= 0.0 {
-            Some(Crossing::Out)
-        } else {
-            None
-        }
-    }
 }
 
-/// Why a polygon is not simple, naming its vertices and edges (edge `i` runs from vertex `i` to `i + 1`).
-/// `None` exactly when [`PolygonOnFloor::is_simple`] holds.
+/// Why a polygon is not simple, in words naming its points and edges; `None` when it is simple.
 pub fn polygon_problem(poly: &PolygonOnFloor) -> Option<String> {
-    let pts = &poly.points;
-    let n = pts.len();
-    if n < 3 {
-        return Some(format!("{n} points; a polygon needs at least 3"));
-    }
-    for i in 0..n {
-        if pts[i].distance(&pts[(i + 1) % n]) <= 1e-9 {
-            return Some(format!("edge {i} has zero length (points {i} and {} are the same)", (i + 1) % n));
+    poly.not_simple().map(|why| match why {
+        NotSimple::TooFewPoints(n) => format!("{n} points; a polygon needs at least 3"),
+        NotSimple::ZeroLengthEdge(i) => {
+            format!("edge {i} has zero length (points {i} and {} are the same)", (i + 1) % poly.points.len())
         }
-    }
-    for i in 0..n {
-        for j in i + 1..n {
-            let adjacent = j == i + 1 || (i == 0 && j == n - 1);
-            if !adjacent && segments_intersect(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]) {
-                return Some(format!("not a simple polygon (edges {i} and {j} cross)"));
-            }
-        }
-    }
-    if poly.area() <= 1e-12 {
-        return Some("not a simple polygon (it has no area: all points in a line)".into());
-    }
-    None
+        NotSimple::EdgesCross(i, j) => format!("not a simple polygon (edges {i} and {j} cross)"),
+        NotSimple::NoArea => "not a simple polygon (it has no area: all points in a line)".into(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1112,10 +1057,6 @@ impl Calibration {
 
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
-    }
-
-    pub fn line(&self, name: &str) -> Option<&Line> {
-        self.lines.iter().find(|l| l.name == name)
     }
 
     /// What `iobox calibrate check` prints: the fit, its errors, one row per pair, the zones and lines,
@@ -1764,12 +1705,6 @@ mod tests {
         }
 
         #[test]
-        fn polygon_problem_agrees_with_is_simple(pts in proptest::collection::vec((-3i32..3, -3i32..3), 0..7)) {
-            let poly = PolygonOnFloor::new(pts.iter().map(|&(x, y)| PointOnFloor::new(x as f64, y as f64)).collect());
-            prop_assert_eq!(polygon_problem(&poly).is_none(), poly.is_simple());
-        }
-
-        #[test]
         fn plan_pixels_and_metres_round_trip(x in -50.0f64..50.0, y in -50.0f64..50.0, ppm in 1.0f64..500.0, ox in -100.0f64..100.0, oy in -100.0f64..100.0) {
             let plan = FloorPlan { image: PathBuf::from("p.png"), pixels_per_metre: ppm, origin_px: (ox, oy) };
             let back = plan.floor_from_plan(plan.plan_from_floor(PointOnFloor::new(x, y)));
@@ -1868,27 +1803,6 @@ mod tests {
             .chain([PointPair::new((50.0, 100.0), (2.0, 3.0))])
             .collect();
         assert_eq!(fit_homography(&line).unwrap_err(), FitError::NoGeneralPosition { given: 6 });
-    }
-
-    #[test]
-    fn lines_know_their_in_side_and_crossings() {
-        // Along +x on a y-down plan, left is up the plan (smaller y).
-        let door = Line {
-            name: "door".into(),
-            from: PointOnFloor::new(0.0, 3.0),
-            to: PointOnFloor::new(2.5, 3.0),
-            in_side: InSide::Left,
-        };
-        assert!((door.side(PointOnFloor::new(1.0, 2.0)) - 1.0).abs() < 1e-12);
-        assert!((door.side(PointOnFloor::new(1.0, 3.5)) + 0.5).abs() < 1e-12);
-        let right = Line { in_side: InSide::Right, ..door.clone() };
-        assert!(right.side(PointOnFloor::new(1.0, 3.5)) > 0.0);
-        let (out, inside) = (PointOnFloor::new(1.0, 3.4), PointOnFloor::new(1.2, 2.6));
-        assert_eq!(door.crossing(out, inside), Some(Crossing::In));
-        assert_eq!(door.crossing(inside, out), Some(Crossing::Out));
-        assert_eq!(door.crossing(inside, PointOnFloor::new(2.0, 2.0)), None);
-        // Past the end of the segment is not a crossing.
-        assert_eq!(door.crossing(PointOnFloor::new(3.0, 3.4), PointOnFloor::new(3.0, 2.6)), None);
     }
 
     // ---- the file ---------------------------------------------------------------------------------------

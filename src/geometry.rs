@@ -174,25 +174,36 @@ impl PolygonOnFloor {
     }
 
     /// At least 3 vertices, non-zero area, and no two non-adjacent edges touching.
+    /// Whether the polygon is simple: 3+ points, no edge of zero length, no two edges crossing, some area.
     pub fn is_simple(&self) -> bool {
+        self.not_simple().is_none()
+    }
+
+    /// Why the polygon is not simple (the first reason found), or `None` when it is.
+    pub fn not_simple(&self) -> Option<NotSimple> {
         let pts = &self.points;
         let n = pts.len();
-        if n < 3 || self.area() <= 1e-12 {
-            return false;
+        if n < 3 {
+            return Some(NotSimple::TooFewPoints(n));
+        }
+        // Adjacent edges folding back onto each other (a repeated point) also make a polygon non-simple.
+        let too_short = |d: f64| d.is_nan() || d <= 1e-9;
+        if let Some(i) = (0..n).find(|&i| too_short(pts[i].distance(&pts[(i + 1) % n]))) {
+            return Some(NotSimple::ZeroLengthEdge(i));
         }
         for i in 0..n {
             for j in i + 1..n {
                 let adjacent = j == i + 1 || (i == 0 && j == n - 1);
-                if adjacent {
-                    continue;
-                }
-                if segments_intersect(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]) {
-                    return false;
+                if !adjacent && segments_intersect(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]) {
+                    return Some(NotSimple::EdgesCross(i, j));
                 }
             }
         }
-        // Adjacent edges folding back onto each other also make a polygon non-simple.
-        (0..n).all(|i| pts[i].distance(&pts[(i + 1) % n]) > 1e-9)
+        let area = self.area();
+        if area.is_nan() || area <= 1e-12 {
+            return Some(NotSimple::NoArea);
+        }
+        None
     }
 
     pub fn centroid(&self) -> PointOnFloor {
@@ -200,6 +211,15 @@ impl PolygonOnFloor {
         let (sx, sy) = self.points.iter().fold((0.0, 0.0), |(x, y), p| (x + p.x, y + p.y));
         PointOnFloor::new(sx / n, sy / n)
     }
+}
+
+/// Why a polygon is not simple; edge `i` runs from point `i` to point `i + 1` (the last back to the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSimple {
+    TooFewPoints(usize),
+    ZeroLengthEdge(usize),
+    EdgesCross(usize, usize),
+    NoArea,
 }
 
 /// Greedy non-maximum suppression: sorts `candidates` by score, highest first, and puts the indices of the

@@ -248,11 +248,6 @@ impl Tracker {
         }
     }
 
-    /// The settings in use (sanitized).
-    pub fn config(&self) -> &TrackerConfig {
-        &self.config
-    }
-
     /// Advances one frame. `out` is cleared and filled with the confirmed tracks matched to one of
     /// `detections` in this frame. Detections with a non-finite or empty box are ignored.
     pub fn update(&mut self, detections: &[Detection], out: &mut Vec<TrackState>) {
@@ -1059,7 +1054,7 @@ mod tests {
         assert_eq!(used.len(), out.len(), "one track per detection");
         for s in out.iter() {
             assert!(s.detection < dets.len());
-            assert!(s.hits >= t.config().confirm_hits && s.hits <= s.age + 1);
+            assert!(s.hits >= t.config.confirm_hits && s.hits <= s.age + 1);
         }
         assert_eq!(t.live().filter(|l| l.missed == 0).count(), out.len());
     }
@@ -1292,7 +1287,7 @@ mod tests {
     #[test]
     fn confirm_hits_of_one_confirms_at_birth() {
         let mut t = Tracker::new(TrackerConfig { confirm_hits: 0, ..TrackerConfig::default() });
-        assert_eq!(t.config().confirm_hits, 1);
+        assert_eq!(t.config.confirm_hits, 1);
         let mut out = Vec::new();
         walk(&mut t, &STROLL, 0..1, 0.9, &mut out);
         assert_eq!(out.len(), 1);

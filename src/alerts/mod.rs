@@ -341,11 +341,6 @@ impl Engine {
         (!rules.is_empty()).then(|| Engine { camera: camera.into(), site: site.map(Into::into), rules })
     }
 
-    /// The number of rules watching this camera.
-    pub fn rules(&self) -> usize {
-        self.rules.len()
-    }
-
     /// One behaviour event of this camera.
     pub fn event(&mut self, event: &Event, out: &mut Vec<Alert>) {
         match event {

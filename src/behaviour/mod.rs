@@ -52,7 +52,7 @@ pub use aggregate::TrackTokens;
 use aggregate::{Cell, HeatBuckets, MoodBuckets, TokenKey};
 use line::{LineGeom, LineState};
 use shelf::InteractionState;
-use zone::{ZoneChange, ZoneState, ZoneTiming, distance_to_area, distance_to_boundary};
+use zone::{ZoneChange, ZoneState, ZoneTiming, distance_to_boundary};
 
 pub use crate::track::TrackId;
 
@@ -265,7 +265,7 @@ pub enum Error {
     DuplicateName { what: &'static str, name: String },
 }
 
-/// Inputs the module refused or skipped, for /metrics.
+/// Inputs the module refused or skipped (kept for tests and debugging; not reported anywhere yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Frames older than the previous one (ignored).
@@ -397,10 +397,6 @@ impl Behaviour {
             id_scratch: Vec::new(),
             counters: Counters::default(),
         })
-    }
-
-    pub fn config(&self) -> &BehaviourConfig {
-        &self.config
     }
 
     /// Tracks seen and not yet ended.
@@ -566,7 +562,8 @@ impl Behaviour {
             if events.shelf && zone.kind == ZoneKind::Shelf {
                 let wrist_in =
                     wrists.iter().flatten().any(|w| w.x.is_finite() && w.y.is_finite() && zone.polygon.contains(*w));
-                let touching = wrist_in && distance_to_area(&zone.polygon, g) <= config.reach_m;
+                // Standing in front of the shelf: inside its polygon, or within reach of it.
+                let touching = wrist_in && (inside || distance_to_boundary(&zone.polygon, g) <= config.reach_m);
                 if let Some((start_ms, duration_ms)) =
                     st.shelves[z].update(t, touching, config.interaction_gap_ms, config.interaction_min_ms)
                 {

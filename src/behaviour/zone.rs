@@ -9,11 +9,6 @@ pub(crate) fn distance_to_boundary(poly: &PolygonOnFloor, p: PointOnFloor) -> f6
     (0..n).map(|i| distance_to_segment(p, pts[i], pts[(i + 1) % n])).fold(f64::INFINITY, f64::min)
 }
 
-/// Distance from `p` to the polygon as an area: 0 inside, else the distance to its boundary.
-pub(crate) fn distance_to_area(poly: &PolygonOnFloor, p: PointOnFloor) -> f64 {
-    if poly.contains(p) { 0.0 } else { distance_to_boundary(poly, p) }
-}
-
 fn distance_to_segment(p: PointOnFloor, a: PointOnFloor, b: PointOnFloor) -> f64 {
     let (dx, dy) = (b.x - a.x, b.y - a.y);
     let len2 = dx * dx + dy * dy;
@@ -181,7 +176,6 @@ mod tests {
             PointOnFloor::new(0.0, 2.0),
         ]);
         assert!((distance_to_boundary(&sq, PointOnFloor::new(1.0, 0.5)) - 0.5).abs() < 1e-12);
-        assert_eq!(distance_to_area(&sq, PointOnFloor::new(1.0, 0.5)), 0.0);
-        assert!((distance_to_area(&sq, PointOnFloor::new(5.0, 6.0)) - 5.0).abs() < 1e-12);
+        assert!((distance_to_boundary(&sq, PointOnFloor::new(5.0, 6.0)) - 5.0).abs() < 1e-12);
     }
 }
