@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use iobox::anonymize::BlurConfig;
-use iobox::behaviour::{Behaviour, BehaviourConfig, Observation};
+use iobox::behaviour::{Behaviour, BehaviourConfig};
 use iobox::calibration::Calibration;
 use iobox::capture;
 use iobox::infer::ModelSource;
 use iobox::stop::Stop;
-use iobox::worker::{CameraPerception, Perception, PerceptionConfig};
+use iobox::worker::{CameraPerception, Perception, PerceptionConfig, PersonSeen};
 
 struct Counting;
 
@@ -75,15 +75,7 @@ fn main() {
         let (out, a) = count(|| perception.process(frame, &mut cam).unwrap());
         let (_, b) = count(|| {
             observations.clear();
-            observations.extend(cam.people.iter().filter_map(|p| {
-                Some(Observation {
-                    track: p.track?,
-                    ground: p.floor?,
-                    left_wrist: p.left_wrist_floor,
-                    right_wrist: p.right_wrist_floor,
-                    emotion: p.emotion,
-                })
-            }));
+            observations.extend(cam.people.iter().filter_map(PersonSeen::observation));
             behaviour.frame(at_ms, &observations, &mut events);
             for id in &cam.ended {
                 behaviour.end_track(*id, &mut events);

@@ -106,10 +106,6 @@ impl Anonymizer {
         Self { config, held: Vec::new(), next_held: Vec::new(), regions: Vec::new(), scratch: Scratch::default() }
     }
 
-    pub fn config(&self) -> &BlurConfig {
-        &self.config
-    }
-
     /// The pixel rectangles blurred in the last frame.
     pub fn last_regions(&self) -> &[PixelRect] {
         &self.regions
@@ -152,11 +148,6 @@ impl Anonymizer {
             }
         }
         AnonymizedFrame { frame, regions_blurred: self.regions.len() }
-    }
-
-    /// Forgets held regions (a camera reconnected; its old positions mean nothing now).
-    pub fn reset(&mut self) {
-        self.held.clear();
     }
 }
 

@@ -1,12 +1,11 @@
 //! Small timing helpers: per-stage durations kept in fixed-size rings, summarised as medians.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The last `CAP` durations of one stage.
 #[derive(Debug, Clone)]
 pub struct Ring {
     samples: Vec<f32>,
-    next: usize,
     count: u64,
     total_ms: f64,
 }
@@ -15,7 +14,7 @@ const CAP: usize = 4096;
 
 impl Default for Ring {
     fn default() -> Self {
-        Self { samples: Vec::with_capacity(CAP), next: 0, count: 0, total_ms: 0.0 }
+        Self { samples: Vec::with_capacity(CAP), count: 0, total_ms: 0.0 }
     }
 }
 
@@ -25,19 +24,10 @@ impl Ring {
         if self.samples.len() < CAP {
             self.samples.push(ms);
         } else {
-            self.samples[self.next] = ms;
+            self.samples[(self.count % CAP as u64) as usize] = ms;
         }
-        self.next = (self.next + 1) % CAP;
         self.count += 1;
         self.total_ms += ms as f64;
-    }
-
-    /// Times `f` and records it.
-    pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
-        let t = Instant::now();
-        let out = f();
-        self.push(t.elapsed());
-        out
     }
 
     pub fn count(&self) -> u64 {

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::anonymize::{AnonymizedFrame, Anonymizer, BlurConfig};
+use crate::behaviour::Observation;
 use crate::calibration::Calibration;
 use crate::capture::Frame;
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
@@ -114,6 +115,19 @@ pub struct PersonSeen {
     pub right_wrist_floor: Option<PointOnFloor>,
     /// The track's smoothed expression, on frames where its face was read.
     pub emotion: Option<EmotionProbs>,
+}
+
+impl PersonSeen {
+    /// What the behaviour stage sees of this person: only a confirmed track on a calibrated floor.
+    pub fn observation(&self) -> Option<Observation> {
+        Some(Observation {
+            track: self.track?,
+            ground: self.floor?,
+            left_wrist: self.left_wrist_floor,
+            right_wrist: self.right_wrist_floor,
+            emotion: self.emotion,
+        })
+    }
 }
 
 /// The models and reused buffers one worker owns.
@@ -243,10 +257,6 @@ impl Perception {
         })
     }
 
-    pub fn config(&self) -> &PerceptionConfig {
-        &self.config
-    }
-
     pub fn summary(&self) -> StageSummary {
         let pose = self.pose.as_ref().map(|p| &p.run_time);
         let emotion = self.emotion.as_ref().map(|e| &e.run_time);
@@ -344,9 +354,10 @@ impl Perception {
                     person.keypoint(k, self.config.ankle_score).and_then(|p| calib.and_then(|c| c.floor_from_image(p)))
                 };
                 let emotion = track.and_then(|id| {
+                    let head = head_box(person, self.config.head_keypoint_score);
                     let face = self.faces.iter().zip(&self.emotions).find_map(|(f, e)| {
                         let c = f.bbox.centre();
-                        let in_head = head_box(person, self.config.head_keypoint_score).map_or(
+                        let in_head = head.map_or(
                             person.bbox.contains(c) && c.y < person.bbox.y1 + person.bbox.height() * 0.4,
                             |h| h.expanded(0.25).contains(c),
                         );

@@ -56,10 +56,6 @@ impl EmotionClassifier {
         })
     }
 
-    pub fn config(&self) -> &EmotionConfig {
-        &self.config
-    }
-
     /// Classifies each face large enough; `out[i]` is `Some(probabilities)` for `faces[i]` or `None` when
     /// the face was too small. `out` is cleared first.
     pub fn classify(

@@ -97,10 +97,6 @@ impl FaceDetector {
         })
     }
 
-    pub fn config(&self) -> &FaceConfig {
-        &self.config
-    }
-
     /// Detects faces in `frame`, replacing the contents of `faces`.
     pub fn detect(&mut self, frame: &RgbView<'_>, faces: &mut Vec<Face>) -> Result<()> {
         faces.clear();

@@ -109,10 +109,6 @@ impl PoseEstimator {
         })
     }
 
-    pub fn config(&self) -> &PoseConfig {
-        &self.config
-    }
-
     /// Runs the model and returns its raw output (`[6 x 56]`: 17 x (y, x, score), box, score; normalised).
     pub fn run_raw(&mut self, frame: &RgbView<'_>) -> Result<&[f32]> {
         let (in_w, in_h) = input_size(frame.width, frame.height, self.config.input_long_side);

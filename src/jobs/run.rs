@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
-use crate::worker::{CameraPerception, Perception, StageSummary};
+use crate::worker::{CameraPerception, Perception, PersonSeen, StageSummary};
 
 use super::JobError;
 
@@ -197,13 +197,11 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     let mut worker_threads = Vec::new();
     for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
         let records = writer.sender();
-        let stop = stop.clone();
-        let stats: Vec<_> = cams.iter().map(|c| c.rx.stats().clone()).collect();
         let outputs = Outputs { snapshot_every, live: options.live.clone() };
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
-                .spawn(move || worker_loop(perception, cams, stats, records, &stop, deadline, outputs))
+                .spawn(move || worker_loop(perception, cams, records, outputs))
                 .map_err(|e| JobError::Usage(format!("cannot start worker thread: {e}")))?,
         );
     }
@@ -278,10 +276,7 @@ struct Outputs {
 fn worker_loop(
     mut perception: Perception,
     mut cams: Vec<CameraSlot>,
-    stats: Vec<std::sync::Arc<capture::QueueStats>>,
     records: RecordSender,
-    stop: &Stop,
-    deadline: Option<Instant>,
     outputs: Outputs,
 ) -> WorkerTotals {
     let mut last_error_log: Option<Instant> = None;
@@ -292,9 +287,6 @@ fn worker_loop(
         }
         if cams.iter().all(|c| !c.open) {
             break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            stop.request();
         }
         // Round-robin over cameras with a frame waiting; block (with a timeout) only when none has one.
         let mut got = None;
@@ -332,7 +324,7 @@ fn worker_loop(
                     ts_ms: at_ms,
                     seq: meta.seq,
                     faces_blurred: out.frame.regions_blurred() as u32,
-                    frames_dropped: stats[i].dropped(),
+                    frames_dropped: slot.rx.stats().dropped(),
                 });
                 behave(slot, at_ms, &records);
                 if let Some(live) = &outputs.live
@@ -352,8 +344,8 @@ fn worker_loop(
                         tracing::warn!(camera = %slot.name, "snapshot: {e}");
                     }
                 }
-                if let Some(path) = slot.record_path.clone() {
-                    record(slot, &path, out.frame);
+                if slot.record_path.is_some() {
+                    record(slot, out.frame);
                 }
             }
             Err(e) => {
@@ -372,7 +364,9 @@ fn worker_loop(
     }
 }
 
-fn record(slot: &mut CameraSlot, path: &std::path::Path, frame: crate::anonymize::AnonymizedFrame) {
+/// Appends the frame to the camera's recording at `slot.record_path`, opening it with the first frame.
+fn record(slot: &mut CameraSlot, frame: crate::anonymize::AnonymizedFrame) {
+    let Some(path) = &slot.record_path else { return };
     if slot.recorder.is_none() {
         match VideoWriter::create(path, frame.width(), frame.height(), frame.meta().fps.unwrap_or(10.0)) {
             Ok(w) => slot.recorder = Some(w),
@@ -401,15 +395,7 @@ fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
         return;
     }
     slot.observations.clear();
-    slot.observations.extend(slot.perception.people.iter().filter_map(|p| {
-        Some(Observation {
-            track: p.track?,
-            ground: p.floor?,
-            left_wrist: p.left_wrist_floor,
-            right_wrist: p.right_wrist_floor,
-            emotion: p.emotion,
-        })
-    }));
+    slot.observations.extend(slot.perception.people.iter().filter_map(PersonSeen::observation));
     behaviour.frame(at_ms, &slot.observations, &mut slot.events);
     for id in &slot.perception.ended {
         behaviour.end_track(*id, &mut slot.events);

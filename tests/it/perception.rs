@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use iobox::anonymize::BlurConfig;
 use iobox::capture::still;
-use iobox::infer::emotion::{EMOTIONS, HAPPY};
+use iobox::infer::emotion::{EMOTIONS, HAPPY, NEUTRAL, top};
 use iobox::infer::face::FaceConfig;
 use iobox::infer::pose::{PoseConfig, PoseEstimator};
 use iobox::jobs::analyze::{AnalyzeJob, Record};
@@ -102,13 +102,13 @@ fn smiling_faces_come_out_happy_and_a_straight_face_does_not() {
     };
     for (file, x, y) in SMILES {
         let p = emotion_at(file, x, y);
-        let top = (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        let top = top(&p);
         println!("{file} ({x},{y}): {} {:.2}", EMOTIONS[top], p[top]);
         assert_eq!(top, HAPPY, "{file} ({x},{y}): {p:?}");
     }
     let (file, x, y) = NOT_SMILING;
     let p = emotion_at(file, x, y);
-    println!("{file} ({x},{y}) straight face: happy {:.2}, neutral {:.2}", p[HAPPY], p[6]);
+    println!("{file} ({x},{y}) straight face: happy {:.2}, neutral {:.2}", p[HAPPY], p[NEUTRAL]);
     assert!(p[HAPPY] < 0.2, "{p:?}");
 }
 

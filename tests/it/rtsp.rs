@@ -59,10 +59,6 @@ impl Server {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn frames(db: &Path, camera: &str, from: i64, to: i64) -> i64 {
     match iobox::store::open_ro(db) {
         Ok(conn) => iobox::store::frames_between(&conn, db, camera, from, to).unwrap_or(0),
@@ -95,15 +91,15 @@ fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
         ),
     )
     .unwrap();
-    let start = now_ms();
+    let start = iobox::store::writer::now_ms();
     let child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--for", "40", "--json"], dir.path());
 
     wait_for("frames from the RTSP camera", Duration::from_secs(25), || frames(&db, "ipcam", start, i64::MAX) >= 20);
     server.stop();
-    let down = now_ms();
+    let down = iobox::store::writer::now_ms();
     std::thread::sleep(Duration::from_secs(4));
     let server = Server::start(port);
-    let up = now_ms();
+    let up = iobox::store::writer::now_ms();
     wait_for("frames after the camera came back", Duration::from_secs(25), || frames(&db, "ipcam", up, i64::MAX) >= 20);
     server.stop();
 
