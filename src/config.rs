@@ -321,7 +321,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     let mut cameras = Vec::with_capacity(raw.camera.len());
     for (i, c) in raw.camera.into_iter().enumerate() {
         let field = |f: &str| format!("camera[{i}].{f}");
-        if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        if !is_plain_name(&c.name) {
             return Err(invalid(
                 &field("name"),
                 format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", c.name),
@@ -369,18 +369,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
 
     let mut perception = PerceptionConfig { tracker: raw.tracking.sanitized(), ..PerceptionConfig::default() };
-    let size = |field: &str, v: u32| -> Result<u32> {
-        if !(64..=4096).contains(&v) || !v.is_multiple_of(32) {
-            return Err(invalid(field, format!("{v} is not a multiple of 32 between 64 and 4096 pixels")));
-        }
-        Ok(v)
-    };
-    let score = |field: &str, v: f32| -> Result<f32> {
-        if !(0.05..=0.99).contains(&v) {
-            return Err(invalid(field, format!("{v} is not between 0.05 and 0.99")));
-        }
-        Ok(v)
-    };
+    let size = |field: &str, v: u32| model_input_size(v).map_err(|m| invalid(field, m));
+    let score = |field: &str, v: f32| min_score(v).map_err(|m| invalid(field, m));
     if let Some(s) = raw.face.input_size {
         perception.face.input_long_side = size("face.input_size", s)?;
     }
@@ -435,18 +425,14 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         blur.strength = s;
     }
 
-    for (f, t) in [("output.record", &raw.output.record), ("output.snapshot", &raw.output.snapshot)] {
-        if let Some(t) = t
-            && cameras.len() > 1
-            && !t.contains("{camera}")
-        {
-            return Err(invalid(f, "with several cameras the path must contain {camera}".into()));
-        }
+    if let Some(r) = &raw.output.record {
+        record_path(r, cameras.len()).map_err(|m| invalid("output.record", m))?;
     }
-    if let Some(r) = &raw.output.record
-        && !crate::capture::encode::is_video_path(Path::new(r))
+    if let Some(t) = &raw.output.snapshot
+        && cameras.len() > 1
+        && !t.contains("{camera}")
     {
-        return Err(invalid("output.record", format!("{r:?} must end in .mp4 or .mkv")));
+        return Err(invalid("output.snapshot", "with several cameras the path must contain {camera}".into()));
     }
     if let Some(s) = &raw.output.snapshot
         && !crate::capture::still::is_image_path(Path::new(s))
@@ -542,6 +528,33 @@ fn validate_dashboard(raw: RawDashboard, invalid: &dyn Fn(&str, String) -> Error
         d.preview_every = Duration::from_secs_f64(s);
     }
     Ok(d)
+}
+
+/// A model's input size (the longer side, in pixels), as the config and the command line accept it.
+pub fn model_input_size(v: u32) -> std::result::Result<u32, String> {
+    if !(64..=4096).contains(&v) || !v.is_multiple_of(32) {
+        return Err(format!("{v} is not a multiple of 32 between 64 and 4096 pixels"));
+    }
+    Ok(v)
+}
+
+/// A detector's minimum score, as the config and the command line accept it.
+pub fn min_score(v: f32) -> std::result::Result<f32, String> {
+    if !(0.05..=0.99).contains(&v) {
+        return Err(format!("{v} is not between 0.05 and 0.99"));
+    }
+    Ok(v)
+}
+
+/// A recording path (`[output] record`, `--record`): a video file, named per camera when there are several.
+pub fn record_path(r: &str, cameras: usize) -> std::result::Result<(), String> {
+    if !crate::capture::encode::is_video_path(Path::new(r)) {
+        return Err(format!("{r:?} must end in .mp4 or .mkv"));
+    }
+    if cameras > 1 && !r.contains("{camera}") {
+        return Err("with several cameras the path must contain {camera}".into());
+    }
+    Ok(())
 }
 
 fn is_plain_name(s: &str) -> bool {

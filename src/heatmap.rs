@@ -20,17 +20,26 @@ pub enum HeatKind {
 }
 
 impl HeatKind {
-    fn value(self, c: &HeatCell) -> Option<f64> {
+    /// A shown cell's value in [`HeatKind::unit`]s.
+    pub fn value(self, c: &HeatCell) -> Option<f64> {
         match self {
             HeatKind::Presence => c.presence.map(|v| v as f64),
             HeatKind::Dwell => c.dwell_ms.map(|v| v as f64 / 1000.0),
         }
     }
 
-    fn unit(self) -> &'static str {
+    pub fn unit(self) -> &'static str {
         match self {
             HeatKind::Presence => "track-frames",
             HeatKind::Dwell => "seconds",
+        }
+    }
+
+    /// The name in configs, URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeatKind::Presence => "presence",
+            HeatKind::Dwell => "dwell",
         }
     }
 
@@ -65,7 +74,8 @@ pub fn colour(t: f64) -> Rgb<u8> {
 }
 
 const BAR_WIDTH: u32 = 110;
-const OPACITY: f64 = 0.7;
+/// Opacity of a cell over the floor plan (the PNG here and the dashboard's SVG).
+pub(crate) const OPACITY: f64 = 0.7;
 
 /// What a rendered heatmap shows, for captions and tests.
 #[derive(Debug, Clone, Serialize)]

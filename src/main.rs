@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
 use iobox::anonymize::{BlurConfig, BlurMethod};
@@ -460,16 +460,10 @@ fn blur(args: BlurArgs) -> Result<ExitCode> {
     let models = model_source(&config)?;
     let mut face: FaceConfig = config.perception.face;
     if let Some(s) = args.face_size {
-        if !(64..=4096).contains(&s) {
-            bail!("--face-size {s} is not between 64 and 4096");
-        }
-        face.input_long_side = s;
+        face.input_long_side = iobox::config::model_input_size(s).map_err(|m| anyhow!("--face-size: {m}"))?;
     }
     if let Some(s) = args.min_score {
-        if !(0.05..=0.99).contains(&s) {
-            bail!("--min-score {s} is not between 0.05 and 0.99");
-        }
-        face.min_score = s;
+        face.min_score = iobox::config::min_score(s).map_err(|m| anyhow!("--min-score: {m}"))?;
     }
     let mut blur: BlurConfig = config.blur;
     if let Some(m) = args.method {
@@ -558,12 +552,7 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         config.store_path = db;
     }
     if let Some(r) = args.record {
-        if !iobox::capture::encode::is_video_path(std::path::Path::new(&r)) {
-            bail!("--record {r}: the path must end in .mp4 or .mkv");
-        }
-        if config.cameras.len() > 1 && !r.contains("{camera}") {
-            bail!("--record {r}: with several cameras the path must contain {{camera}}");
-        }
+        iobox::config::record_path(&r, config.cameras.len()).map_err(|m| anyhow!("--record: {m}"))?;
         config.record = Some(r);
     }
     if let Some(s) = args.duration
@@ -720,13 +709,11 @@ fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
         bail!("--camera {c}: no such camera in {}", config.origin);
     }
     let plan = site_floor_plan(&config)?;
-    let day = |ms: i64| iobox::jobs::report::format_day(ms);
-    let title = format!(
-        "{} {} .. {}{}",
-        args.kind.title(),
-        if period.from_ms == i64::MIN { "start".to_string() } else { day(period.from_ms) },
-        if period.to_ms == i64::MAX { "now".to_string() } else { day(period.to_ms) },
-        args.camera.as_ref().map(|c| format!(", camera {c}")).unwrap_or_default()
+    let title = iobox::jobs::heatmap::title(
+        args.kind,
+        (period.from_ms != i64::MIN).then_some(period.from_ms),
+        (period.to_ms != i64::MAX).then_some(period.to_ms),
+        args.camera.as_deref(),
     );
     let (picture, legend) = heatmap(&db, &plan, period, config.min_tracks, args.kind, args.camera.as_deref(), &title)?;
     picture.save(&args.out)?;

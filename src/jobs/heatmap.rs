@@ -22,6 +22,18 @@ pub fn site_floor_plan(config: &Config) -> Result<FloorPlan, JobError> {
     Ok(Calibration::load(path)?.floor_plan)
 }
 
+/// The picture's title: what it shows, the period (open ends as "start" and "now") and the camera.
+pub fn title(kind: HeatKind, from_ms: Option<i64>, to_ms: Option<i64>, camera: Option<&str>) -> String {
+    let day = super::report::format_day;
+    format!(
+        "{} {} .. {}{}",
+        kind.title(),
+        from_ms.map(day).unwrap_or_else(|| "start".into()),
+        to_ms.map(day).unwrap_or_else(|| "now".into()),
+        camera.map(|c| format!(", camera {c}")).unwrap_or_default()
+    )
+}
+
 /// Renders the k-suppressed heat cells of `period` (of one camera, or all) on `plan`.
 pub fn heatmap(
     db: &Path,

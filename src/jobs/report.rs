@@ -277,10 +277,6 @@ fn entries_exits_section(r: &Report) -> Section {
     section("entries_exits", "Entries and exits", &["camera", "entries", "exits"], 1, rows)
 }
 
-fn hour_label(ms: i64) -> String {
-    local(ms).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| ms.to_string())
-}
-
 /// Table: one row per hour, one column per camera and the store. CSV: one row per hour and camera.
 fn footfall_section(r: &Report, matrix: bool) -> Section {
     let title = "Footfall per hour (entries; hours in local time)";
@@ -311,7 +307,7 @@ fn footfall_section(r: &Report, matrix: bool) -> Section {
     for h in &r.footfall_per_hour {
         if current != Some(h.row.hour_start_ms) {
             current = Some(h.row.hour_start_ms);
-            let mut cells = vec![Cell::Text(hour_label(h.row.hour_start_ms))];
+            let mut cells = vec![Cell::Text(format_day(h.row.hour_start_ms))];
             cells.extend(columns.iter().map(|_| Cell::Int(0)));
             rows.push(Row { cells, suppressed: false });
         }

@@ -186,7 +186,7 @@ pub(crate) struct Heatmap {
     pub range: Range,
     pub k: u32,
     /// `presence` or `dwell`.
-    pub kind: &'static str,
+    pub kind: HeatKind,
     /// What a cell's value counts: track-frames (presence) or seconds (dwell).
     pub unit: &'static str,
     pub camera: Option<String>,
@@ -203,7 +203,7 @@ pub(crate) struct Heatmap {
 impl Heatmap {
     /// A shown cell's value in the map's unit.
     pub fn value(&self, c: &HeatCell) -> Option<f64> {
-        if self.kind == "dwell" { c.dwell_ms.map(|ms| ms as f64 / 1000.0) } else { c.presence.map(|p| p as f64) }
+        self.kind.value(c)
     }
 }
 
@@ -230,7 +230,7 @@ pub(crate) async fn heatmap_data(state: &AppState, raw: Option<&str>) -> Result<
     let q = Query::parse(raw, HEAT_PARAMS)?;
     let now = now_ms();
     let period = q.period(now, now - 7 * DAY_MS)?;
-    let kind = q.choice(&routes::KIND)?;
+    let kind = if q.choice(&routes::KIND)? == HeatKind::Dwell.as_str() { HeatKind::Dwell } else { HeatKind::Presence };
     let camera = q.get("camera").map(|c| state.camera(c).map(|c| c.name.clone())).transpose().map_err(|mut r| {
         r.status = StatusCode::BAD_REQUEST;
         r
@@ -241,7 +241,7 @@ pub(crate) async fn heatmap_data(state: &AppState, raw: Option<&str>) -> Result<
         range: Range::of(period),
         k: state.k,
         kind,
-        unit: if kind == "dwell" { "seconds" } else { "track-frames" },
+        unit: kind.unit(),
         camera: camera.clone(),
         max: None,
         shown: cells.iter().filter(|c| !c.suppressed).count(),
@@ -593,15 +593,8 @@ pub(crate) async fn heatmap_png(State(s): State<AppState>, RawQuery(q): RawQuery
         s.plan.as_ref().map(|p| p.floor.clone()).ok_or_else(|| {
             Refusal::not_found("no camera has a calibration, and the heatmap is drawn on its floor plan")
         })?;
-    let kind = if map.kind == "dwell" { HeatKind::Dwell } else { HeatKind::Presence };
-    let day = crate::jobs::report::format_day;
-    let title = format!(
-        "{} {} .. {}{}",
-        kind.title(),
-        map.range.from_ms.map(day).unwrap_or_else(|| "start".into()),
-        map.range.to_ms.map(day).unwrap_or_else(|| "now".into()),
-        map.camera.as_ref().map(|c| format!(", camera {c}")).unwrap_or_default()
-    );
+    let kind = map.kind;
+    let title = crate::jobs::heatmap::title(kind, map.range.from_ms, map.range.to_ms, map.camera.as_deref());
     let png = blocking(move || {
         let (pic, _) = crate::jobs::heatmap::draw(&plan, &map.cells, kind, &title);
         pic.png().map_err(|e| Refusal::internal(e.to_string()))

@@ -13,6 +13,7 @@ use super::api::{self, Range};
 use super::auth::{Role, Viewer};
 use super::charts::{self, Bar, esc, fmt_num};
 use super::http::{Refusal, bytes, is_api};
+use crate::heatmap::HeatKind;
 
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
@@ -308,7 +309,7 @@ pub(crate) async fn heatmap(
     let page = api::heatmap_data(&state, q.as_deref()).await.map(|map| {
         let mut kinds = String::new();
         for k in ["presence", "dwell"] {
-            let sel = if map.kind == k { " selected" } else { "" };
+            let sel = if map.kind.as_str() == k { " selected" } else { "" };
             let _ = write!(kinds, "<option value=\"{k}\"{sel}>{k}</option>");
         }
         let mut cams = String::from("<option value=\"\">all cameras</option>");
@@ -319,19 +320,19 @@ pub(crate) async fn heatmap(
         let extra = format!(
             "<label>Show <select name=\"kind\">{kinds}</select></label><label>Camera <select name=\"camera\">{cams}</select></label>"
         );
-        let keep = [("kind", map.kind.to_string()), ("camera", map.camera.clone().unwrap_or_default())];
+        let keep = [("kind", map.kind.as_str().to_string()), ("camera", map.camera.clone().unwrap_or_default())];
         let mut b = range_form("/heatmap", &map.range, &extra, &keep);
         let png_query: String = [
             ("from", map.range.from.clone()),
             ("to", map.range.to.clone()),
-            ("kind", Some(map.kind.to_string())),
+            ("kind", Some(map.kind.as_str().to_string())),
             ("camera", map.camera.clone()),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| format!("{k}={}", urlenc(&v))))
         .collect::<Vec<_>>()
         .join("&");
-        let what = if map.kind == "dwell" {
+        let what = if map.kind == HeatKind::Dwell {
             "Seconds people spent in each floor cell"
         } else {
             "How often people stood in each floor cell (track-frames)"
