@@ -192,10 +192,11 @@ def main():
     ap.add_argument("--only", choices=["blur", "perception", "report", "dashboard"], default=None)
     ap.add_argument("--requests", type=int, default=30, help="dashboard: requests per address")
     args = ap.parse_args()
-    if args.only in (None, "report"):
-        report_section(max(args.reps, 5))
-    if args.only in (None, "dashboard"):
-        dashboard_section(args.requests)
+    with tempfile.TemporaryDirectory() as work:
+        if args.only in (None, "report"):
+            report_section(max(args.reps, 5), work)
+        if args.only in (None, "dashboard"):
+            dashboard_section(args.requests, work)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
@@ -256,10 +257,9 @@ Heap allocations per frame in steady state (`cargo bench --bench allocations`: a
 around the worker's per-frame sequence on {alloc['frames']} frames of the bundled clip, after 100 warm-up
 frames): perception (faces, pose, emotion, blur, tracking, floor positions) median {alloc['process_median']},
 max {alloc['process_max']}; behaviour median {alloc['behaviour_median']}, max {alloc['behaviour_max']} (a
-journey's zone list when a track ends). The perception figure is the `ort` bindings' own bookkeeping
-around each `Session::run` (2 per call plus 2 per output: RetinaFace has 3 outputs, MoveNet and the
-expression model 1 each; measured by calling each model alone); frames, input tensors, crops and every
-buffer of iobox's own are reused.
+journey's zone list when a track ends). Frames, input tensors, crops and every buffer of iobox's own are
+reused; the perception allocations were traced (once, 2026-11-29, not by this script) to the `ort`
+bindings' bookkeeping inside `Session::run`.
 """
     replace_section("perception", body)
     print(body)
@@ -306,25 +306,33 @@ Raw frames/s per repetition: iobox {', '.join(f'{x:.1f}' for x in rows['iobox'])
 
 
 REPORT_FORMATS = ["table", "csv", "json"]
+_SIMULATED = {}
 
 
-def report_section(reps):
-    """30 days x 8 cameras of simulated events written through the real store writer (benches/report.rs),
-    then `iobox report` over the whole period, formats interleaved."""
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "report.sqlite"
+def simulated_db(work):
+    """The 30 days x 8 cameras database of benches/report.rs in `work` (generated once per bench.py run and
+    shared by the report and dashboard sections), with the generator's summary."""
+    db = Path(work) / "simulated.sqlite"
+    if db not in _SIMULATED:
         p = subprocess.run(["cargo", "bench", "--bench", "report", "--", "--db", str(db), "--generate-only",
-                            "--json"], cwd=ROOT, capture_output=True, text=True)
+                            "--compare-groups", "--json"], cwd=ROOT, capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit(f"benches/report.rs failed:\n{p.stdout}\n{p.stderr}")
-        gen = json.loads(p.stdout.strip().splitlines()[-1])
-        secs = {f: [] for f in REPORT_FORMATS}
-        rss = {f: [] for f in REPORT_FORMATS}
-        for _ in range(reps):
-            for f in REPORT_FORMATS:
-                wall, peak, _ = timed([IOBOX, "report", "--db", db, "--from", "-31d", "--format", f])
-                secs[f].append(wall)
-                rss[f].append(peak)
+        _SIMULATED[db] = json.loads(p.stdout.strip().splitlines()[-1])
+    return db, _SIMULATED[db]
+
+
+def report_section(reps, work):
+    """30 days x 8 cameras of simulated events written through the real store writer (benches/report.rs),
+    then `iobox report` over the whole period, formats interleaved."""
+    db, gen = simulated_db(work)
+    secs = {f: [] for f in REPORT_FORMATS}
+    rss = {f: [] for f in REPORT_FORMATS}
+    for _ in range(reps):
+        for f in REPORT_FORMATS:
+            wall, peak, _ = timed([IOBOX, "report", "--db", db, "--from", "-31d", "--format", f])
+            secs[f].append(wall)
+            rss[f].append(peak)
     days = gen["records_per_s_per_day"]
     rows = "\n".join(f"| `--format {f}` | {med(secs[f]):.2f} s | {med(rss[f]):.0f} MiB |" for f in REPORT_FORMATS)
     body = f"""## Reports: `iobox report` over 30 days of 8 cameras (issue 4)
@@ -391,7 +399,7 @@ def percentile(xs, q):
     return xs[max(0, min(len(xs) - 1, int(-(-q * len(xs) // 100)) - 1))]
 
 
-def dashboard_section(requests):
+def dashboard_section(requests, work):
     """`iobox serve` on the 30 days x 8 cameras database of the report benchmark: median and p95 latency of
     every page and API address over `requests` requests each, from a client on loopback (one keep-alive
     connection, addresses interleaved)."""
@@ -399,12 +407,7 @@ def dashboard_section(requests):
     import urllib.parse
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        db = tmp / "dashboard.sqlite"
-        p = subprocess.run(["cargo", "bench", "--bench", "report", "--", "--db", str(db), "--generate-only",
-                            "--compare-groups", "--json"], cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"benches/report.rs failed:\n{p.stdout}\n{p.stderr}")
-        gen = json.loads(p.stdout.strip().splitlines()[-1])
+        db, gen = simulated_db(work)
         groups = gen["groups"]
         # cam-0 gets the sample site's calibration, for its floor plan (the simulated cells fit on it).
         cal = (ROOT / "calibration" / "sample.toml").read_text()
@@ -442,7 +445,7 @@ def dashboard_section(requests):
                 return time.perf_counter() - t, r, data
 
             logins = []
-            for _ in range(5):
+            for _ in range(requests):
                 dt, r, _ = request("POST", "/login", urllib.parse.urlencode({"name": "bench", "password": password}),
                                    {"Content-Type": "application/x-www-form-urlencoded"})
                 assert r.status == 303, r.status
@@ -485,8 +488,9 @@ request to having read the whole answer, in ms. Defaults: the overview shows tod
 
 Every figure is computed per request from the database (no cache): a month of zones is the `iobox report`
 work for those sections. The requests are sequential; the dashboard answers several people's requests side by
-side (a 2-thread runtime, SQLite work on its blocking pool), but one page's queries run one after the other:
-run side by side on these 2 cores, a month of zones took 2.3 s instead of 1.0 s.
+side (a 2-thread runtime, SQLite work on its blocking pool), but one page's queries run one after the other
+(when they ran side by side, on 2026-11-29, a month of zones took 2.3 s instead of 0.96 s on these 2 cores;
+not re-measured by this script).
 
 What counting people by their tokens costs (k-anonymity for heatmaps and mood: the union of each bucket's
 track tokens, not the sum of per-bucket counts, which counts a person once per bucket): the whole month's
