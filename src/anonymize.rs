@@ -1,9 +1,11 @@
 //! Face blurring, in place, and the only way to make an [`AnonymizedFrame`].
 //!
-//! Every region handed to [`Anonymizer::anonymize`] (face boxes, later also heads found by the pose
-//! model) is grown by a margin and blurred. A region seen in one frame stays blurred for `hold_frames`
-//! frames after the detector last saw it, growing a little each frame to follow motion: the one- and
-//! two-frame misses of a detector are the classic way faces leak out of blurred video.
+//! Every region handed to [`Anonymizer::anonymize`] (face boxes, heads found by the pose model, head
+//! regions of detected people) is grown by a margin and blurred. A region seen in one frame stays blurred
+//! for its own number of frames after it was last seen, growing a little each frame to follow motion: the
+//! one- and two-frame misses of a detector are the classic way faces leak out of blurred video, and a
+//! region found by a model that runs only every n-th frame must be held at least until that model runs
+//! again (the worker sets each region's hold; see [`Region`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +83,14 @@ impl AnonymizedFrame {
     }
 }
 
+/// A region to blur in this frame, and for how many later frames it stays blurred if nothing is found
+/// there again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    pub bbox: BoxInImage,
+    pub hold_frames: u32,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Held {
     region: BoxInImage,
@@ -92,6 +102,7 @@ pub struct Anonymizer {
     config: BlurConfig,
     held: Vec<Held>,
     next_held: Vec<Held>,
+    regions_in: Vec<Region>,
     regions: Vec<PixelRect>,
     scratch: Scratch,
 }
@@ -103,7 +114,19 @@ const HOLD_GROWTH: f32 = 0.05;
 
 impl Anonymizer {
     pub fn new(config: BlurConfig) -> Self {
-        Self { config, held: Vec::new(), next_held: Vec::new(), regions: Vec::new(), scratch: Scratch::default() }
+        Self {
+            config,
+            held: Vec::new(),
+            next_held: Vec::new(),
+            regions_in: Vec::new(),
+            regions: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Frames a detection stays blurred after it was last seen (`[blur] hold_frames`).
+    pub fn hold_frames(&self) -> u32 {
+        self.config.hold_frames
     }
 
     /// The pixel rectangles blurred in the last frame.
@@ -112,15 +135,32 @@ impl Anonymizer {
     }
 
     /// Blurs `detections` (plus regions held over from earlier frames) and returns the anonymized frame.
-    pub fn anonymize(&mut self, mut frame: Frame, detections: &[BoxInImage]) -> AnonymizedFrame {
+    /// Each detection stays held for `hold_frames` of the config.
+    pub fn anonymize(&mut self, frame: Frame, detections: &[BoxInImage]) -> AnonymizedFrame {
+        let hold = self.config.hold_frames;
+        self.regions_in.clear();
+        self.regions_in.extend(detections.iter().map(|&bbox| Region { bbox, hold_frames: hold }));
+        let regions = std::mem::take(&mut self.regions_in);
+        let out = self.anonymize_regions(frame, &regions);
+        self.regions_in = regions;
+        out
+    }
+
+    /// Blurs `regions`, each held for its own number of frames (never fewer than the config's
+    /// `hold_frames`), plus the regions held over from earlier frames.
+    pub fn anonymize_regions(&mut self, mut frame: Frame, regions: &[Region]) -> AnonymizedFrame {
         let (w, h) = (frame.width(), frame.height());
         self.next_held.clear();
-        for d in detections {
-            self.next_held.push(Held { region: *d, frames_left: self.config.hold_frames });
+        for r in regions {
+            self.next_held.push(Held { region: r.bbox, frames_left: r.hold_frames.max(self.config.hold_frames) });
         }
         for held in &self.held {
-            let seen_again =
-                detections.iter().any(|d| d.iou(&held.region) > SAME_REGION_IOU || d.contains(held.region.centre()));
+            // Found again: a new region in the same place replaces the held one, unless the new one would
+            // be let go sooner (a face box inside a head that the pose model must find again).
+            let seen_again = regions.iter().any(|r| {
+                (r.bbox.iou(&held.region) > SAME_REGION_IOU || r.bbox.contains(held.region.centre()))
+                    && r.hold_frames.max(self.config.hold_frames) + 1 >= held.frames_left
+            });
             if !seen_again && held.frames_left > 0 {
                 self.next_held
                     .push(Held { region: held.region.expanded(HOLD_GROWTH), frames_left: held.frames_left - 1 });

@@ -47,6 +47,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub blur: RawBlur,
     #[serde(default)]
+    pub people: RawPeople,
+    #[serde(default)]
     pub pose: RawPose,
     #[serde(default)]
     pub emotion: RawEmotion,
@@ -156,6 +158,7 @@ pub struct RawPrivacy {
 pub struct RawModels {
     pub dir: Option<PathBuf>,
     pub face: Option<PathBuf>,
+    pub person: Option<PathBuf>,
     pub pose: Option<PathBuf>,
     pub emotion: Option<PathBuf>,
 }
@@ -182,6 +185,20 @@ pub struct RawBlur {
     pub margin: Option<f32>,
     pub hold_frames: Option<u32>,
     pub strength: Option<f32>,
+    /// A detected person's head region is blurred when no face box covers it and it is at least this
+    /// many pixels tall (default 8, at most 32).
+    pub head_min_px: Option<f32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeople {
+    /// Run the person detector (and the tracker) on every n-th frame (default 1).
+    pub every_n_frames: Option<u32>,
+    /// Largest square of the frame one detector run covers, in frame pixels (default 720); the frame is
+    /// cut into overlapping squares of this side or its shorter side. 0: the whole frame in one run.
+    pub tile_size: Option<u32>,
+    pub min_score: Option<f32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -383,14 +400,40 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     if let Some(s) = raw.pose.min_score {
         perception.pose.min_score = score("pose.min_score", s)?;
     }
-    if let Some(n) = raw.pose.every_n_frames {
-        if !(1..=30).contains(&n) {
-            return Err(invalid("pose.every_n_frames", format!("{n} is not between 1 and 30")));
-        }
-        perception.pose_every = n;
+    let every = |field: &str, n: u32| {
+        if (1..=30).contains(&n) { Ok(n) } else { Err(invalid(field, format!("{n} is not between 1 and 30"))) }
+    };
+    if let Some(n) = raw.people.every_n_frames {
+        perception.people_every = every("people.every_n_frames", n)?;
     }
+    if let Some(t) = raw.people.tile_size {
+        if t != 0 {
+            size("people.tile_size", t)?;
+        }
+        perception.person.tile_px = t;
+    }
+    if let Some(s) = raw.people.min_score {
+        perception.person.min_score = score("people.min_score", s)?;
+    }
+    if let Some(n) = raw.pose.every_n_frames {
+        perception.pose_every = every("pose.every_n_frames", n)?;
+    }
+    // Pose only adds keypoints (wrists, ankles, heads): the person detector's head regions stay the blur's
+    // backup whether pose runs or not.
     if raw.pose.enabled == Some(false) {
         perception.pose_every = 0;
+    }
+    if let Some(problem) = perception.cadence_problem() {
+        return Err(invalid("pose.every_n_frames", problem));
+    }
+    if let Some(px) = raw.blur.head_min_px {
+        if !(0.0..=32.0).contains(&px) {
+            return Err(invalid(
+                "blur.head_min_px",
+                format!("{px} is not between 0 and 32 pixels (a larger head can be recognised and is always blurred)"),
+            ));
+        }
+        perception.head_min_px = px;
     }
     if let Some(e) = raw.emotion.enabled {
         perception.emotion_enabled = e;
@@ -474,6 +517,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     let mut model_overrides = Vec::new();
     for (kind, p) in [
         (ModelKind::Face, raw.models.face),
+        (ModelKind::Person, raw.models.person),
         (ModelKind::Pose, raw.models.pose),
         (ModelKind::Emotion, raw.models.emotion),
     ] {

@@ -252,8 +252,8 @@ struct BlurArgs {
     /// Frames a face stays blurred after it was last detected.
     #[arg(long)]
     hold: Option<u32>,
-    /// Also run the pose model and blur every head whose nose, eyes or ears it sees but no face box covers
-    /// (slower; `iobox run` always does this).
+    /// Also run the person detector and the pose model, and blur the head of every person whose face the
+    /// face detector missed (slower; `iobox run` always does this).
     #[arg(long)]
     pose_backup: bool,
     /// Print a JSON report (frames, faces, per-stage milliseconds) when done.
@@ -418,7 +418,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 config.models_dir = dir;
             }
             let models = model_source(&config)?;
-            for kind in [ModelKind::Face, ModelKind::Pose, ModelKind::Emotion] {
+            for kind in ModelKind::ALL {
                 let session = models.load(kind)?;
                 drop(session);
                 println!("{kind}: ok");

@@ -1,29 +1,34 @@
 //! What a worker does to each frame, in order, on the raw frame it alone holds:
 //!
-//! 1. faces (RetinaFace);
-//! 2. people and keypoints (MoveNet, every `pose_every` frames);
-//! 3. emotion on the raw face crops (only probabilities are kept);
-//! 4. heads that the pose model sees but no face box covers;
-//! 5. the blur of faces and those heads (the frame becomes an `AnonymizedFrame`);
-//! 6. tracking, floor positions and per-track emotion smoothing.
+//! 1. faces (RetinaFace), every frame;
+//! 2. people (NanoDet person detector, every `people_every` frames), tiled so that small people count;
+//! 3. keypoints (MoveNet MultiPose, every `pose_every` frames, a multiple of `people_every`), matched to
+//!    the detector's people: pose adds wrists, ankles and heads, but never decides how many people there
+//!    are (MoveNet returns at most six);
+//! 4. emotion on the raw face crops (only probabilities are kept);
+//! 5. the blur of faces and of the backup regions: heads the pose model sees that no face box covers,
+//!    and the head region of every detected person whose face neither model found (fail closed: a person
+//!    whose head would be at least `head_min_px` tall is never left unblurred because the face detector
+//!    missed them). The frame becomes an `AnonymizedFrame`.
+//! 6. tracking on the detector's boxes, floor positions and per-track emotion smoothing.
 //!
-//! The face detector and the pose model back each other up: a head with visible nose, eye or ear
-//! keypoints is blurred even when the face detector missed it. On frames where pose does not run, the
-//! heads it found last stay blurred through the anonymizer's hold-over, so the blur never waits for the
-//! pose model.
+//! No gap between model runs: a backup region found by a model that runs every n-th frame is held for at
+//! least n frames (n - 1 frames until the model runs again, plus the anonymizer's own hold-over), so every
+//! frame between two runs is covered; see [`PerceptionConfig::backup_hold`].
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::anonymize::{AnonymizedFrame, Anonymizer, BlurConfig};
+use crate::anonymize::{AnonymizedFrame, Anonymizer, BlurConfig, Region};
 use crate::behaviour::Observation;
 use crate::calibration::Calibration;
 use crate::capture::Frame;
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
 use crate::infer::emotion::{EmotionClassifier, EmotionConfig, EmotionProbs};
 use crate::infer::face::{Face, FaceConfig, FaceDetector};
-use crate::infer::pose::{self, Person, PoseConfig, PoseEstimator};
+use crate::infer::person::{PersonBox, PersonConfig, PersonDetector};
+use crate::infer::pose::{self, Keypoint, Person, PoseConfig, PoseEstimator};
 use crate::infer::{self, ModelSource};
 use crate::stats::Ring;
 use crate::track::{Detection, TrackId, TrackState, Tracker, TrackerConfig};
@@ -32,8 +37,13 @@ use crate::track::{Detection, TrackId, TrackState, Tracker, TrackerConfig};
 #[derive(Debug, Clone, Copy)]
 pub struct PerceptionConfig {
     pub face: FaceConfig,
+    pub person: PersonConfig,
+    /// Run the person detector (and the tracker) on every n-th frame (1 = every frame); 0 turns people,
+    /// tracking and the person-box head backup off (`iobox blur` without `--pose-backup`).
+    pub people_every: u32,
     pub pose: PoseConfig,
-    /// Run the pose model on every n-th frame (1 = every frame); 0 turns pose (and tracking) off.
+    /// Run the pose model on every n-th frame, a multiple of `people_every`; 0 turns pose off (people are
+    /// still detected and tracked, without wrists, ankles or pose heads).
     pub pose_every: u32,
     pub emotion: EmotionConfig,
     pub emotion_enabled: bool,
@@ -41,6 +51,9 @@ pub struct PerceptionConfig {
     pub head_keypoint_score: f32,
     /// Ankles count for the ground point from this score.
     pub ankle_score: f32,
+    /// A detected person's head region is blurred when no face box covers it and it would be at least
+    /// this many pixels tall (smaller heads cannot be recognised). 0 blurs every detected person's head.
+    pub head_min_px: f32,
     /// Weight of the newest frame in a track's smoothed emotion (exponential moving average).
     pub emotion_smoothing: f32,
     pub tracker: TrackerConfig,
@@ -50,15 +63,45 @@ impl Default for PerceptionConfig {
     fn default() -> Self {
         Self {
             face: FaceConfig::default(),
+            person: PersonConfig::default(),
+            people_every: 1,
             pose: PoseConfig::default(),
             pose_every: 1,
             emotion: EmotionConfig::default(),
             emotion_enabled: true,
             head_keypoint_score: 0.3,
             ankle_score: 0.3,
+            head_min_px: 8.0,
             emotion_smoothing: 0.3,
             tracker: TrackerConfig::default(),
         }
+    }
+}
+
+impl PerceptionConfig {
+    /// Face detection only, as `iobox blur` runs by default.
+    pub fn faces_only() -> Self {
+        Self { people_every: 0, pose_every: 0, emotion_enabled: false, ..Self::default() }
+    }
+
+    /// Frames a backup region found by a model that runs every `every` frames stays blurred: until that
+    /// model has run again, whatever `[blur] hold_frames` says.
+    pub fn backup_hold(every: u32, hold_frames: u32) -> u32 {
+        hold_frames.max(every)
+    }
+
+    /// Why this combination of cadences cannot run, if it cannot.
+    pub fn cadence_problem(&self) -> Option<String> {
+        if self.pose_every > 0 && self.people_every == 0 {
+            return Some("pose needs the person detector: people.every_n_frames must not be 0".into());
+        }
+        if self.pose_every > 0 && !self.pose_every.is_multiple_of(self.people_every.max(1)) {
+            return Some(format!(
+                "pose.every_n_frames ({}) must be a multiple of people.every_n_frames ({}): pose keypoints are matched to the people detected in the same frame",
+                self.pose_every, self.people_every
+            ));
+        }
+        None
     }
 }
 
@@ -66,6 +109,8 @@ impl Default for PerceptionConfig {
 #[derive(Debug, Default, Clone)]
 pub struct StageTimes {
     pub face: Ring,
+    /// Person detection, on frames where it ran (all tiles).
+    pub people: Ring,
     pub pose: Ring,
     /// Emotion time of frames with at least one face classified.
     pub emotion: Ring,
@@ -79,12 +124,15 @@ pub struct StageTimes {
 pub struct StageSummary {
     pub frames: u64,
     pub face_ms: f64,
+    pub people_ms: f64,
     pub pose_ms: f64,
     pub emotion_ms: f64,
     pub blur_ms: f64,
     pub track_ms: f64,
     /// Medians of the models' own `run` calls.
     pub face_run_ms: f64,
+    /// One tile's model run.
+    pub people_run_ms: f64,
     pub pose_run_ms: f64,
     pub emotion_run_ms: f64,
     /// Sum of every model `run` call: the time the frames would take with nothing but inference.
@@ -99,7 +147,8 @@ pub struct FaceSeen {
     pub emotion: Option<EmotionProbs>,
 }
 
-/// A person in one frame, with its anonymous track and floor position.
+/// A person in one frame (the detector's box, with the pose model's keypoints when it ran and matched),
+/// with its anonymous track and floor position.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PersonSeen {
     #[serde(flatten)]
@@ -134,13 +183,16 @@ impl PersonSeen {
 pub struct Perception {
     config: PerceptionConfig,
     detector: FaceDetector,
+    people_model: Option<PersonDetector>,
     pose: Option<PoseEstimator>,
     emotion: Option<EmotionClassifier>,
     faces: Vec<Face>,
     emotions: Vec<Option<EmotionProbs>>,
     face_boxes: Vec<BoxInImage>,
+    boxes: Vec<PersonBox>,
+    poses: Vec<Person>,
     people: Vec<Person>,
-    regions: Vec<BoxInImage>,
+    regions: Vec<Region>,
     detections: Vec<Detection>,
     tracks: Vec<TrackState>,
     pub times: StageTimes,
@@ -156,9 +208,11 @@ pub struct CameraPerception {
     pub calibration: Option<Calibration>,
     /// Faces of the last frame.
     pub faces: Vec<FaceSeen>,
-    /// People of the last frame on which pose ran (empty on other frames).
+    /// People of the last frame on which the person detector ran (empty on other frames).
     pub people: Vec<PersonSeen>,
-    /// Whether pose (and tracking) ran on the last frame.
+    /// Whether the person detector (and tracking) ran on the last frame.
+    pub people_ran: bool,
+    /// Whether the pose model ran on the last frame.
     pub pose_ran: bool,
     /// Tracks that ended with the last frame.
     pub ended: Vec<TrackId>,
@@ -174,6 +228,7 @@ impl CameraPerception {
             calibration,
             faces: Vec::new(),
             people: Vec::new(),
+            people_ran: false,
             pose_ran: false,
             ended: Vec::new(),
         }
@@ -195,6 +250,10 @@ pub struct Processed {
     pub faces_detected: usize,
     /// Head regions blurred because the pose model saw a head no face box covered.
     pub heads_added: usize,
+    /// Head regions blurred from a detected person's box because neither model found the face.
+    pub person_heads_added: usize,
+    /// People the detector found (on frames where it ran).
+    pub people_detected: usize,
 }
 
 /// The head box of a person from its visible head keypoints, or `None` when no head keypoint is visible.
@@ -225,10 +284,48 @@ pub fn head_box(person: &Person, min_score: f32) -> Option<BoxInImage> {
     Some(BoxInImage::new(cx - size / 2.0, cy - size * 0.6, cx + size / 2.0, cy + size * 0.5))
 }
 
+/// Where a detected person's head is, from the box alone: the top fifth of the box, as wide as the box
+/// but at most 40% of its height. Generous on purpose (it is blurred when no model found the face).
+pub fn head_region(bbox: &BoxInImage) -> BoxInImage {
+    let h = bbox.height();
+    let w = bbox.width().min(0.4 * h).max(0.2 * h);
+    let cx = (bbox.x1 + bbox.x2) / 2.0;
+    let top = h * 0.2;
+    BoxInImage::new(cx - w / 2.0, bbox.y1 - 0.02 * h, cx + w / 2.0, bbox.y1 + top)
+}
+
 /// Does any face box cover most of this head?
 fn covered(head: &BoxInImage, faces: &[BoxInImage]) -> bool {
     faces.iter().any(|f| f.intersection(head) >= 0.5 * head.area().min(f.area()) || f.contains(head.centre()))
 }
+
+/// The pose model's person that belongs to each detected box (greedy by IoU, at least `min_iou`), as
+/// indices into `poses`.
+fn match_poses(boxes: &[PersonBox], poses: &[Person], min_iou: f32) -> Vec<Option<usize>> {
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, b) in boxes.iter().enumerate() {
+        for (j, p) in poses.iter().enumerate() {
+            let iou = b.bbox.iou(&p.bbox);
+            if iou >= min_iou {
+                pairs.push((iou, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out = vec![None; boxes.len()];
+    let mut used = vec![false; poses.len()];
+    for (_, i, j) in pairs {
+        if out[i].is_none() && !used[j] {
+            out[i] = Some(j);
+            used[j] = true;
+        }
+    }
+    out
+}
+
+/// Least IoU between a detected box and MoveNet's box of the same person.
+const POSE_MATCH_IOU: f32 = 0.3;
+const NO_KEYPOINT: Keypoint = Keypoint { point: PointInImage { x: 0.0, y: 0.0 }, score: 0.0 };
 
 fn ground_point(person: &Person, ankle_score: f32) -> PointInImage {
     match (person.keypoint(pose::LEFT_ANKLE, ankle_score), person.keypoint(pose::RIGHT_ANKLE, ankle_score)) {
@@ -244,11 +341,14 @@ impl Perception {
         Ok(Self {
             config,
             detector: FaceDetector::new(models, config.face)?,
+            people_model: if config.people_every > 0 { Some(PersonDetector::new(models, config.person)?) } else { None },
             pose: if config.pose_every > 0 { Some(PoseEstimator::new(models, config.pose)?) } else { None },
             emotion: if config.emotion_enabled { Some(EmotionClassifier::new(models, config.emotion)?) } else { None },
             faces: Vec::new(),
             emotions: Vec::new(),
             face_boxes: Vec::new(),
+            boxes: Vec::new(),
+            poses: Vec::new(),
             people: Vec::new(),
             regions: Vec::new(),
             detections: Vec::new(),
@@ -257,20 +357,28 @@ impl Perception {
         })
     }
 
+    pub fn config(&self) -> &PerceptionConfig {
+        &self.config
+    }
+
     pub fn summary(&self) -> StageSummary {
         let pose = self.pose.as_ref().map(|p| &p.run_time);
+        let people = self.people_model.as_ref().map(|p| &p.run_time);
         let emotion = self.emotion.as_ref().map(|e| &e.run_time);
         let total = self.detector.run_time.total_ms()
+            + people.map_or(0.0, |r| r.total_ms())
             + pose.map_or(0.0, |r| r.total_ms())
             + emotion.map_or(0.0, |r| r.total_ms());
         StageSummary {
             frames: self.times.face.count(),
             face_ms: self.times.face.median_ms(),
+            people_ms: self.times.people.median_ms(),
             pose_ms: self.times.pose.median_ms(),
             emotion_ms: self.times.emotion.median_ms(),
             blur_ms: self.times.blur.median_ms(),
             track_ms: self.times.track.median_ms(),
             face_run_ms: self.detector.run_time.median_ms(),
+            people_run_ms: people.map_or(0.0, |r| r.median_ms()),
             pose_run_ms: pose.map_or(0.0, |r| r.median_ms()),
             emotion_run_ms: emotion.map_or(0.0, |r| r.median_ms()),
             inference_seconds: total / 1000.0,
@@ -281,6 +389,7 @@ impl Perception {
     /// on unblurred.
     pub fn process(&mut self, frame: Frame, cam: &mut CameraPerception) -> Result<Processed, infer::Error> {
         let view = frame.view();
+        let cfg = self.config;
         // 1. Faces.
         let t = std::time::Instant::now();
         self.detector.detect(&view, &mut self.faces)?;
@@ -288,17 +397,31 @@ impl Perception {
         self.face_boxes.clear();
         self.face_boxes.extend(self.faces.iter().map(|f| f.bbox));
 
-        // 2. People, on pose frames.
-        let pose_due = self.pose.is_some() && cam.frame_no.is_multiple_of(self.config.pose_every.max(1) as u64);
+        // 2. People, on detector frames; 3. keypoints on pose frames, matched to them.
+        let frame_no = cam.frame_no;
         cam.frame_no += 1;
+        let people_due = self.people_model.is_some() && frame_no.is_multiple_of(cfg.people_every.max(1) as u64);
+        let pose_due = people_due && self.pose.is_some() && frame_no.is_multiple_of(cfg.pose_every.max(1) as u64);
+        self.boxes.clear();
+        self.poses.clear();
         self.people.clear();
+        if people_due {
+            let t = std::time::Instant::now();
+            self.people_model.as_mut().expect("people_due implies a model").detect(&view, &mut self.boxes)?;
+            self.times.people.push(t.elapsed());
+        }
         if pose_due {
             let t = std::time::Instant::now();
-            self.pose.as_mut().expect("pose_due implies a model").estimate(&view, &mut self.people)?;
+            self.pose.as_mut().expect("pose_due implies a model").estimate(&view, &mut self.poses)?;
             self.times.pose.push(t.elapsed());
         }
+        let matched = match_poses(&self.boxes, &self.poses, POSE_MATCH_IOU);
+        for (b, m) in self.boxes.iter().zip(&matched) {
+            let keypoints = m.map_or([NO_KEYPOINT; 17], |j| self.poses[j].keypoints);
+            self.people.push(Person { bbox: b.bbox, score: b.score, keypoints });
+        }
 
-        // 3. Expressions, on the raw crops; only probabilities are kept.
+        // 4. Expressions, on the raw crops; only probabilities are kept.
         self.emotions.clear();
         if let Some(emotion) = self.emotion.as_mut() {
             let t = std::time::Instant::now();
@@ -310,22 +433,41 @@ impl Perception {
             self.emotions.extend(self.faces.iter().map(|_| None));
         }
 
-        // 4. Heads the face detector missed.
+        // 5. What to blur: faces; heads the pose model saw (every pose model person, matched to a box or
+        //    not) that no face covers; the head region of every detected person whose head no face box
+        //    or pose head covers.
+        let hold = cam.anonymizer.hold_frames();
         self.regions.clear();
-        self.regions.extend_from_slice(&self.face_boxes);
+        self.regions.extend(self.face_boxes.iter().map(|&bbox| Region { bbox, hold_frames: hold }));
+        let pose_hold = PerceptionConfig::backup_hold(cfg.pose_every, hold);
+        let people_hold = PerceptionConfig::backup_hold(cfg.people_every, hold);
         let mut heads_added = 0;
-        for p in &self.people {
-            if let Some(head) = head_box(p, self.config.head_keypoint_score)
+        let first_pose_head = self.regions.len();
+        for p in &self.poses {
+            if let Some(head) = head_box(p, cfg.head_keypoint_score)
                 && !covered(&head, &self.face_boxes)
             {
-                self.regions.push(head);
+                self.regions.push(Region { bbox: head, hold_frames: pose_hold });
                 heads_added += 1;
             }
         }
+        let mut person_heads_added = 0;
+        for b in &self.boxes {
+            let head = head_region(&b.bbox);
+            if head.height() < cfg.head_min_px {
+                continue;
+            }
+            let found = covered(&head, &self.face_boxes)
+                || self.regions[first_pose_head..].iter().any(|r| head.contains(r.bbox.centre()));
+            if !found {
+                self.regions.push(Region { bbox: head, hold_frames: people_hold });
+                person_heads_added += 1;
+            }
+        }
 
-        // 5. The blur: from here on only the anonymized frame exists.
+        // The blur: from here on only the anonymized frame exists.
         let t = std::time::Instant::now();
-        let frame = cam.anonymizer.anonymize(frame, &self.regions);
+        let frame = cam.anonymizer.anonymize_regions(frame, &self.regions);
         if frame.regions_blurred() > 0 {
             self.times.blur.push(t.elapsed());
         }
@@ -335,8 +477,9 @@ impl Perception {
         cam.faces.extend(self.faces.iter().zip(&self.emotions).map(|(f, e)| FaceSeen { face: *f, emotion: *e }));
         cam.people.clear();
         cam.ended.clear();
+        cam.people_ran = people_due;
         cam.pose_ran = pose_due;
-        if pose_due {
+        if people_due {
             let t = std::time::Instant::now();
             self.detections.clear();
             self.detections.extend(self.people.iter().map(|p| Detection { bbox: p.bbox, score: p.score }));
@@ -347,25 +490,20 @@ impl Perception {
             }
             for (i, person) in self.people.iter().enumerate() {
                 let track = self.tracks.iter().find(|t| t.detection == i).map(|t| t.id);
-                let ground = ground_point(person, self.config.ankle_score);
+                let ground = ground_point(person, cfg.ankle_score);
                 let calib = cam.calibration.as_ref();
                 let floor = calib.and_then(|c| c.floor_from_image(ground));
                 let wrist = |k: usize| {
-                    person.keypoint(k, self.config.ankle_score).and_then(|p| calib.and_then(|c| c.floor_from_image(p)))
+                    person.keypoint(k, cfg.ankle_score).and_then(|p| calib.and_then(|c| c.floor_from_image(p)))
                 };
                 let emotion = track.and_then(|id| {
-                    let head = head_box(person, self.config.head_keypoint_score);
+                    let head = head_box(person, cfg.head_keypoint_score).unwrap_or_else(|| head_region(&person.bbox));
                     let face = self.faces.iter().zip(&self.emotions).find_map(|(f, e)| {
-                        let c = f.bbox.centre();
-                        let in_head = head.map_or(
-                            person.bbox.contains(c) && c.y < person.bbox.y1 + person.bbox.height() * 0.4,
-                            |h| h.expanded(0.25).contains(c),
-                        );
-                        if in_head { *e } else { None }
+                        if head.expanded(0.25).contains(f.bbox.centre()) { *e } else { None }
                     });
                     match face {
                         Some(p) => {
-                            let a = self.config.emotion_smoothing;
+                            let a = cfg.emotion_smoothing;
                             let s = cam.smoothed.entry(id).or_insert(p);
                             for k in 0..7 {
                                 s[k] = (1.0 - a) * s[k] + a * p[k];
@@ -388,7 +526,13 @@ impl Perception {
             }
             self.times.track.push(t.elapsed());
         }
-        Ok(Processed { frame, faces_detected: self.faces.len(), heads_added })
+        Ok(Processed {
+            frame,
+            faces_detected: self.faces.len(),
+            heads_added,
+            person_heads_added,
+            people_detected: self.boxes.len(),
+        })
     }
 }
 

@@ -13,19 +13,26 @@ use sha2::{Digest, Sha256};
 
 use super::{Error, Result};
 
-/// The three models iobox runs.
+/// The models iobox runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Face,
+    Person,
     Pose,
     Emotion,
+}
+
+impl ModelKind {
+    /// Every model, in the order a frame meets them.
+    pub const ALL: [ModelKind; 4] = [ModelKind::Face, ModelKind::Person, ModelKind::Pose, ModelKind::Emotion];
 }
 
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ModelKind::Face => "face detector",
+            ModelKind::Person => "person detector",
             ModelKind::Pose => "pose",
             ModelKind::Emotion => "emotion",
         })
@@ -177,9 +184,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bundled_manifest_names_all_three_models() {
+    fn the_bundled_manifest_names_every_model() {
         let m = Manifest::bundled().unwrap();
-        for kind in [ModelKind::Face, ModelKind::Pose, ModelKind::Emotion] {
+        for kind in ModelKind::ALL {
             let e = m.entry(kind).unwrap();
             assert_eq!(e.sha256.len(), 64);
             assert!(!e.inputs.is_empty() && !e.outputs.is_empty());

@@ -4,12 +4,14 @@
 //! - [`manifest`]: the bundled models' contract (file, sha256, inputs, outputs), checked at every load.
 //! - [`resize`]: bilinear resampling from a frame straight into a reused input tensor.
 //! - [`face`]: RetinaFace-MobileNet0.25 face detection.
-//! - [`pose`]: MoveNet MultiPose people and keypoints.
+//! - [`person`]: NanoDet person detection, tiled for small people.
+//! - [`pose`]: MoveNet MultiPose keypoints.
 //! - [`emotion`]: facial expression on face crops (mini-Xception).
 
 pub mod emotion;
 pub mod face;
 pub mod manifest;
+pub mod person;
 pub mod pose;
 pub mod resize;
 pub mod runtime;

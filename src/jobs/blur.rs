@@ -24,7 +24,7 @@ pub struct BlurJob {
     pub models: ModelSource,
     pub face: FaceConfig,
     pub blur: BlurConfig,
-    /// Also run the pose model and blur heads the face detector missed.
+    /// Also run the person detector and the pose model and blur heads the face detector missed.
     pub pose_backup: bool,
     pub progress: bool,
 }
@@ -38,7 +38,7 @@ pub struct BlurReport {
     pub width: u32,
     pub height: u32,
     pub faces_detected: u64,
-    /// Heads blurred because the pose model saw them and no face box covered them.
+    /// Heads blurred because the pose model or the person detector saw them and no face box covered them.
     pub heads_added: u64,
     pub regions_blurred: u64,
     pub seconds: f64,
@@ -63,11 +63,12 @@ impl BlurJob {
                 self.output.display()
             )));
         }
+        let backup = u32::from(self.pose_backup);
         let config = PerceptionConfig {
             face: self.face,
-            pose_every: u32::from(self.pose_backup),
-            emotion_enabled: false,
-            ..PerceptionConfig::default()
+            people_every: backup,
+            pose_every: backup,
+            ..PerceptionConfig::faces_only()
         };
         let mut perception = Perception::new(&self.models, config)?;
         let blur = if in_still { BlurConfig { hold_frames: 0, ..self.blur } } else { self.blur };
@@ -95,7 +96,7 @@ impl BlurJob {
             width,
             height,
             faces_detected: out.faces_detected as u64,
-            heads_added: out.heads_added as u64,
+            heads_added: (out.heads_added + out.person_heads_added) as u64,
             regions_blurred: out.frame.regions_blurred() as u64,
             seconds,
             fps: 1.0 / seconds,
@@ -156,7 +157,7 @@ impl BlurJob {
                 }
             };
             faces += out.faces_detected as u64;
-            heads += out.heads_added as u64;
+            heads += (out.heads_added + out.person_heads_added) as u64;
             regions += out.frame.regions_blurred() as u64;
             let w = writer.as_mut().expect("created above");
             let t = Instant::now();

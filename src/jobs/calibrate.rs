@@ -40,7 +40,7 @@ pub fn anonymized_frame(
         chosen
             .ok_or_else(|| JobError::Usage(format!("{} has no frame at {:.1} s", input.display(), at.as_secs_f64())))?
     };
-    let config = PerceptionConfig { emotion_enabled: false, pose_every: 1, ..perception };
+    let config = PerceptionConfig { emotion_enabled: false, people_every: 1, pose_every: 1, ..perception };
     let mut p = Perception::new(models, config)?;
     let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, config.tracker, None);
     Ok(p.process(raw, &mut cam)?.frame)

@@ -391,7 +391,7 @@ fn record(slot: &mut CameraSlot, frame: crate::anonymize::AnonymizedFrame) {
 /// Feeds the camera's confirmed, floor-located tracks to its behaviour and stores what comes out.
 fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
     let Some(behaviour) = slot.behaviour.as_mut() else { return };
-    if !slot.perception.pose_ran {
+    if !slot.perception.people_ran {
         return;
     }
     slot.observations.clear();
