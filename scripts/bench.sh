@@ -9,4 +9,4 @@ fi
 command -v /usr/bin/time >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq time >/dev/null; }
 cargo build --release
 cargo bench --bench pipeline -- --noplot
-python3 scripts/bench.py "$@"
+.venv-bench/bin/python scripts/bench.py "$@"

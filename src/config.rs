@@ -407,8 +407,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         perception.people_every = every("people.every_n_frames", n)?;
     }
     if let Some(t) = raw.people.tile_size {
-        if t != 0 {
-            size("people.tile_size", t)?;
+        if t != 0 && !(128..=4096).contains(&t) {
+            return Err(invalid("people.tile_size", format!("{t} is not 0 (whole frame) or between 128 and 4096 pixels")));
         }
         perception.person.tile_px = t;
     }

@@ -580,11 +580,13 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
     } else {
         for c in &report.cameras {
             eprintln!(
-                "camera '{}': {} frames, {} faces blurred, {} dropped, {} reconnects{}{}",
+                "camera '{}': {} frames ({:.1}/s sustained), {} faces blurred, {} dropped ({:.1}%), {} reconnects{}{}",
                 c.name,
                 c.frames_processed,
+                c.sustained_fps,
                 c.faces_detected,
                 c.frames_dropped,
+                c.dropped_fraction * 100.0,
                 c.reconnects,
                 c.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default(),
                 c.last_problem

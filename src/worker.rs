@@ -64,9 +64,9 @@ impl Default for PerceptionConfig {
         Self {
             face: FaceConfig::default(),
             person: PersonConfig::default(),
-            people_every: 1,
+            people_every: 2,
             pose: PoseConfig::default(),
-            pose_every: 1,
+            pose_every: 2,
             emotion: EmotionConfig::default(),
             emotion_enabled: true,
             head_keypoint_score: 0.3,

@@ -37,6 +37,11 @@ pub struct CameraReport {
     pub frames_processed: u64,
     pub frames_failed: u64,
     pub frames_dropped: u64,
+    /// Frames processed per second of the camera's own time in the run (first to last frame processed):
+    /// what the box sustained for this camera.
+    pub sustained_fps: f64,
+    /// Share of the camera's frames dropped before processing (0..1).
+    pub dropped_fraction: f64,
     pub faces_detected: u64,
     /// Behaviour events this camera produced (entries, dwell, crossings, samples, ...).
     pub events: u64,
@@ -80,6 +85,8 @@ struct CameraSlot {
     last_snapshot: Option<Instant>,
     last_preview: Option<Instant>,
     processed: u64,
+    /// When the first and the latest frame of this camera were processed.
+    frames_span: Option<(Instant, Instant)>,
     failed: u64,
     faces: u64,
     open: bool,
@@ -100,7 +107,8 @@ struct CameraSlot {
 
 #[derive(Debug, Default)]
 struct WorkerTotals {
-    per_camera: Vec<(usize, u64, u64, u64, u64)>,
+    /// Per camera: index, processed, failed, faces, events, sustained frames/s.
+    per_camera: Vec<(usize, u64, u64, u64, u64, f64)>,
     stages: StageSummary,
 }
 
@@ -178,6 +186,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             last_snapshot: None,
             last_preview: None,
             processed: 0,
+            frames_span: None,
             failed: 0,
             faces: 0,
             open: true,
@@ -224,12 +233,13 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
     let mut cameras = Vec::new();
     for (i, handle) in handles.into_iter().enumerate() {
-        let (frames_processed, frames_failed, faces, events) = totals
+        let (frames_processed, frames_failed, faces, events, sustained_fps) = totals
             .per_camera
             .iter()
             .find(|(idx, ..)| *idx == i)
-            .map(|&(_, p, f, faces, events)| (p, f, faces, events))
+            .map(|&(_, p, f, faces, events, fps)| (p, f, faces, events, fps))
             .unwrap_or_default();
+        let frames_dropped = queue_stats[i].dropped();
         let (error, reconnects, last_problem) = match handle {
             Some(h) => {
                 let reconnects = h.status.reconnects.load(std::sync::atomic::Ordering::Relaxed);
@@ -245,7 +255,9 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             name: names[i].clone(),
             frames_processed,
             frames_failed,
-            frames_dropped: queue_stats[i].dropped(),
+            frames_dropped,
+            sustained_fps,
+            dropped_fraction: frames_dropped as f64 / (frames_processed + frames_failed + frames_dropped).max(1) as f64,
             faces_detected: faces,
             events,
             reconnects,
@@ -317,6 +329,8 @@ fn worker_loop(
         match perception.process(frame, &mut slot.perception) {
             Ok(out) => {
                 slot.processed += 1;
+                let now = Instant::now();
+                slot.frames_span = Some((slot.frames_span.map_or(now, |s| s.0), now));
                 slot.faces += out.faces_detected as u64;
                 slot.last_ms = at_ms;
                 records.send(Record::Frame {
@@ -359,7 +373,18 @@ fn worker_loop(
         }
     }
     WorkerTotals {
-        per_camera: cams.iter().map(|c| (c.index, c.processed, c.failed, c.faces, c.events_out)).collect(),
+        per_camera: cams
+            .iter()
+            .map(|c| {
+                let fps = match c.frames_span {
+                    Some((first, last)) if c.processed > 1 && last > first => {
+                        (c.processed - 1) as f64 / (last - first).as_secs_f64()
+                    }
+                    _ => 0.0,
+                };
+                (c.index, c.processed, c.failed, c.faces, c.events_out, fps)
+            })
+            .collect(),
         stages: perception.summary(),
     }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod heatmap;
 mod models;
+mod people;
 mod perception;
 mod report;
 mod rtsp;

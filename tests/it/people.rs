@@ -1,0 +1,249 @@
+//! The person detector on crowded footage with ground truth written down by watching
+//! (tests/data/crowd/ground_truth.toml), and the blur's backup between model runs on the bundled clip.
+
+use iobox::anonymize::BlurConfig;
+use iobox::capture::{self, Frame, FrameMeta, RgbView, still};
+use iobox::geometry::{BoxInImage, PixelRect};
+use iobox::infer::person::{PersonBox, PersonConfig, PersonDetector};
+use iobox::stop::Stop;
+use iobox::track::TrackerConfig;
+use iobox::worker::{CameraPerception, Perception, PerceptionConfig, head_region};
+
+use crate::common;
+
+struct GtPerson {
+    bbox: BoxInImage,
+    clear: bool,
+}
+
+fn meta() -> FrameMeta {
+    FrameMeta { camera: 0, seq: 0, pts: None, captured_at: std::time::SystemTime::now(), fps: None }
+}
+
+fn crowd_truth() -> Vec<(String, Vec<GtPerson>)> {
+    let text = std::fs::read_to_string(common::data("crowd/ground_truth.toml")).unwrap();
+    let gt: toml::Value = toml::from_str(&text).unwrap();
+    gt["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|img| {
+            let people = img["person"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let b: Vec<f32> = p["box"].as_array().unwrap().iter().map(|v| v.as_integer().unwrap() as f32).collect();
+                    let flag = |k: &str| p.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+                    GtPerson { bbox: BoxInImage::new(b[0], b[1], b[2], b[3]), clear: !flag("occluded") && !flag("unsure") }
+                })
+                .collect();
+            (img["file"].as_str().unwrap().to_string(), people)
+        })
+        .collect()
+}
+
+/// The crowd frame scaled by `scale` (Lanczos, as a camera's own scaler would), as a frame.
+fn scaled_frame(file: &str, scale: f32) -> Frame {
+    let img = image::open(common::data("crowd").join(file)).unwrap().to_rgb8();
+    let (w, h) = ((img.width() as f32 * scale).round() as u32, (img.height() as f32 * scale).round() as u32);
+    let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3);
+    Frame::from_rgb_image(&small, meta())
+}
+
+const BANDS: [(f32, f32, &str); 3] = [(0.0, 60.0, "under 60 px"), (60.0, 120.0, "60-120 px"), (120.0, f32::MAX, "over 120 px")];
+
+/// Clear people found (IoU >= 0.4, one detection each), per height band: (found, total).
+fn recall_by_band(people: &[GtPerson], scale: f32, found: &[PersonBox]) -> [(usize, usize); 3] {
+    let mut out = [(0, 0); 3];
+    let mut used = vec![false; found.len()];
+    for p in people.iter().filter(|p| p.clear) {
+        let b = BoxInImage::new(p.bbox.x1 * scale, p.bbox.y1 * scale, p.bbox.x2 * scale, p.bbox.y2 * scale);
+        let band = BANDS.iter().position(|&(lo, hi, _)| (lo..hi).contains(&b.height())).unwrap();
+        out[band].1 += 1;
+        let best = found
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used[*i])
+            .map(|(i, d)| (d.bbox.iou(&b), i))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((iou, i)) = best
+            && iou >= 0.4
+        {
+            used[i] = true;
+            out[band].0 += 1;
+        }
+    }
+    out
+}
+
+fn detect_crowd(config: PersonConfig, scale: f32) -> ([(usize, usize); 3], usize) {
+    let mut detector = PersonDetector::new(&common::models(), config).unwrap();
+    let mut total = [(0, 0); 3];
+    let mut most = 0;
+    let mut found = Vec::new();
+    for (file, people) in crowd_truth() {
+        let frame = scaled_frame(&file, scale);
+        detector.detect(&frame.view(), &mut found).unwrap();
+        most = most.max(found.len());
+        for (t, r) in total.iter_mut().zip(recall_by_band(&people, scale, &found)) {
+            t.0 += r.0;
+            t.1 += r.1;
+        }
+    }
+    (total, most)
+}
+
+fn describe(r: &[(usize, usize); 3]) -> String {
+    BANDS.iter().zip(r).filter(|(_, r)| r.1 > 0).map(|(b, r)| format!("{}: {}/{}", b.2, r.0, r.1)).collect::<Vec<_>>().join(", ")
+}
+
+fn fraction(r: (usize, usize)) -> f64 {
+    r.0 as f64 / r.1.max(1) as f64
+}
+
+#[test]
+fn tiles_find_the_small_people_of_a_crowded_street() {
+    // At a third of 1920x1080 (640x360) the 31 clear people of each frame are 39-83 px tall.
+    let scale = 1.0 / 3.0;
+    let (tiled, most) = detect_crowd(PersonConfig::default(), scale);
+    let (whole, _) = detect_crowd(PersonConfig { tile_px: 0, ..PersonConfig::default() }, scale);
+    println!("crowd at 640x360, tiles: {} (most people in one frame: {most})", describe(&tiled));
+    println!("crowd at 640x360, whole frame: {}", describe(&whole));
+    // Measured: 35/42 under 60 px with tiles, 19/42 with the whole frame; the margin allows a few.
+    assert!(fraction(tiled[0]) >= 0.7, "under 60 px: {:?}", tiled[0]);
+    assert!(fraction(tiled[1]) >= 0.6, "60-120 px: {:?}", tiled[1]);
+    assert!(tiled[0].0 > whole[0].0 + 5, "tiles must find clearly more small people: {tiled:?} vs {whole:?}");
+    // No cap on people per frame (MoveNet's is six).
+    assert!(most >= 20, "only {most} people in the busiest frame");
+}
+
+#[test]
+fn the_detector_finds_most_people_at_every_size() {
+    let mut by_band = [(0, 0); 3];
+    for scale in [1.0, 0.5] {
+        let (r, _) = detect_crowd(PersonConfig::default(), scale);
+        println!("crowd at scale {scale}: {}", describe(&r));
+        for (t, r) in by_band.iter_mut().zip(r) {
+            t.0 += r.0;
+            t.1 += r.1;
+        }
+    }
+    println!("crowd, scales 1 and 1/2 together: {}", describe(&by_band));
+    assert!(fraction(by_band[1]) >= 0.75, "60-120 px: {:?}", by_band[1]);
+    assert!(fraction(by_band[2]) >= 0.75, "over 120 px: {:?}", by_band[2]);
+}
+
+/// Mean absolute Laplacian (detail) of the green channel inside a rectangle.
+fn detail(view: &RgbView<'_>, r: &PixelRect) -> f64 {
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in r.y.max(1)..(r.y + r.height).min(view.height - 1) {
+        for x in r.x.max(1)..(r.x + r.width).min(view.width - 1) {
+            let g = |x: u32, y: u32| view.pixel(x, y)[1] as f64;
+            sum += (4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).abs();
+            n += 1.0;
+        }
+    }
+    sum / n.max(1.0)
+}
+
+fn covered(r: &PixelRect, regions: &[PixelRect]) -> f64 {
+    let mut inside = 0u64;
+    for y in r.y..r.y + r.height {
+        for x in r.x..r.x + r.width {
+            if regions.iter().any(|b| b.contains(x, y)) {
+                inside += 1;
+            }
+        }
+    }
+    inside as f64 / (r.width as u64 * r.height as u64).max(1) as f64
+}
+
+fn copy(frame: &Frame) -> Frame {
+    Frame::from_rgb_image(&frame.view().to_rgb_image(), frame.meta)
+}
+
+#[test]
+fn every_head_on_every_frame_is_smoothed_when_the_models_run_every_tenth_frame() {
+    // The reference: the person detector on every frame of the raw clip gives each frame's heads. The run
+    // under test detects people and pose only every 10th frame with a hold-over of 2: the backup regions
+    // must still cover every reference head on the nine frames in between, and smooth it.
+    let reference_config = PerceptionConfig { people_every: 1, pose_every: 1, emotion_enabled: false, ..PerceptionConfig::default() };
+    let sparse_config = PerceptionConfig { people_every: 10, pose_every: 10, ..reference_config };
+    let blur = BlurConfig { hold_frames: 2, ..BlurConfig::default() };
+    let mut reference = Perception::new(&common::models(), reference_config).unwrap();
+    let mut sparse = Perception::new(&common::models(), sparse_config).unwrap();
+    let mut ref_cam = CameraPerception::new(blur, TrackerConfig::default(), None);
+    let mut cam = CameraPerception::new(blur, TrackerConfig::default(), None);
+
+    capture::init().unwrap();
+    let stop = Stop::new();
+    let (rx, handle) = capture::open_file(&common::sample_clip(), &stop).unwrap();
+    // Frames 0-329 hold the first two visitors, walking in, standing with their backs to the camera, and
+    // walking out: faces turn away, heads move.
+    let (mut heads, mut between, mut failures) = (0, 0, Vec::new());
+    for n in 0..330u32 {
+        let Ok(frame) = rx.recv() else { break };
+        let raw = copy(&frame);
+        reference.process(copy(&frame), &mut ref_cam).unwrap();
+        let out = sparse.process(frame, &mut cam).unwrap();
+        let (w, h) = (raw.width(), raw.height());
+        for p in &ref_cam.people {
+            let head = head_region(&p.person.bbox);
+            if head.height() < 16.0 {
+                continue;
+            }
+            let Some(rect) = head.to_pixel_rect(w, h) else { continue };
+            heads += 1;
+            if n % 10 != 0 {
+                between += 1;
+            }
+            let cov = covered(&rect, cam.anonymizer.last_regions());
+            let (before, after) = (detail(&raw.view(), &rect), detail(&out.frame.view(), &rect));
+            if cov < 0.9 || after > 0.5 * before {
+                failures.push(format!("frame {n}: head {rect:?} covered {cov:.2}, detail {before:.1} -> {after:.1}"));
+            }
+        }
+    }
+    stop.request();
+    drop(rx);
+    let _ = handle.join();
+    println!("{heads} reference heads, {between} of them on frames between model runs; {} not smoothed", failures.len());
+    for f in failures.iter().take(20) {
+        println!("  {f}");
+    }
+    assert!(between > 100, "the clip should show heads between model runs ({between})");
+    assert!(failures.is_empty(), "{} of {heads} heads left sharp", failures.len());
+}
+
+#[test]
+fn a_person_whose_face_no_model_finds_has_the_head_blurred() {
+    // Faces turned off (a score threshold above 1) and no pose: the person detector's head regions alone.
+    let config = PerceptionConfig {
+        face: iobox::infer::face::FaceConfig { min_score: 1.1, ..Default::default() },
+        people_every: 1,
+        pose_every: 0,
+        emotion_enabled: false,
+        ..PerceptionConfig::default()
+    };
+    let mut perception = Perception::new(&common::models(), config).unwrap();
+    let (mut total, mut covered_centres) = (0, 0);
+    for xml in ["training.xml", "testing.xml"] {
+        for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
+            let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, TrackerConfig::default(), None);
+            let out = perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
+            assert_eq!(out.faces_detected, 0);
+            for b in boxes {
+                total += 1;
+                let (cx, cy) = (b.left + b.width / 2, b.top + b.height / 2);
+                if cam.anonymizer.last_regions().iter().any(|r| r.contains(cx, cy)) {
+                    covered_centres += 1;
+                }
+            }
+        }
+    }
+    println!("person-box heads alone: {covered_centres}/{total} annotated faces have their centre blurred");
+    // Group photos cut off at the chest: boxes without legs put the head region lower than on a standing
+    // person, so not every face is caught this way; most are.
+    assert!(covered_centres as f64 >= 0.6 * total as f64, "{covered_centres}/{total}");
+}
