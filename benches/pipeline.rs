@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use iobox::anonymize::{Anonymizer, BlurConfig};
+use iobox::anonymize::{Anonymizer, BlurConfig, BlurMethod};
 use iobox::capture::{Frame, still};
 use iobox::geometry::BoxInImage;
 use iobox::infer::ModelSource;
@@ -35,6 +35,37 @@ fn stages(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
+
+/// Blur cost against region size: one large face, one small face, ten small faces, on a 1280x720 frame
+/// (the group photo scaled up, for real texture). Sides are of the blurred region (the box grown by the
+/// default margin).
+fn blur_sizes(c: &mut Criterion) {
+    let group = still::read(&root().join("tests/data/dlib_faces/2008_002470.jpg")).unwrap();
+    let pixels = image::imageops::resize(&group.view().to_rgb_image(), 1280, 720, image::imageops::Triangle);
+    let config = BlurConfig { hold_frames: 0, ..BlurConfig::default() };
+    // A face box whose grown region is `side` x `side` pixels.
+    let face = |x: f32, y: f32, side: f32| {
+        let b = side / (1.0 + 2.0 * config.margin);
+        BoxInImage::from_xywh(x + (side - b) / 2.0, y + (side - b) / 2.0, b, b)
+    };
+    let cases = [
+        ("one 400x400 region", vec![face(400.0, 150.0, 400.0)]),
+        ("one 40x40 region", vec![face(600.0, 300.0, 40.0)]),
+        ("ten 40x40 regions", (0..10).map(|i| face(50.0 + i as f32 * 110.0, 300.0, 40.0)).collect()),
+    ];
+    for method in [BlurMethod::Gaussian, BlurMethod::Pixelate] {
+        for (name, boxes) in &cases {
+            let mut anonymizer = Anonymizer::new(BlurConfig { method, ..config });
+            c.bench_function(&format!("{method:?} blur, {name}, 1280x720 frame"), |b| {
+                b.iter_batched(
+                    || Frame::from_rgb_image(&pixels, group.meta),
+                    |f| anonymizer.anonymize(f, boxes),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
 }
 
 fn perception(c: &mut Criterion) {
@@ -97,6 +128,6 @@ fn tracking(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = stages, perception, tracking
+    targets = stages, blur_sizes, perception, tracking
 }
 criterion_main!(benches);
