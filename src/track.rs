@@ -369,6 +369,12 @@ impl Tracker {
         })
     }
 
+    /// Every confirmed track still alive, with the box it had after the last update and the box the motion
+    /// model expects `steps` updates later: the path a person will take until the tracker sees them again.
+    pub fn live_ahead(&self, steps: f64) -> impl Iterator<Item = (TrackId, BoxInImage, BoxInImage)> + '_ {
+        self.tracks.iter().filter_map(move |t| t.id.map(|id| (id, t.kf.bbox(), t.kf.bbox_ahead(steps))))
+    }
+
     /// Ends every track (end of stream) and returns the ids of the confirmed ones (they are not repeated in
     /// [`ended`](Self::ended), which this clears). Tentative tracks are dropped silently. The tracker stays
     /// usable and keeps avoiding the ids it has issued.
@@ -544,7 +550,13 @@ impl BoxKalman {
     }
 
     fn bbox(&self) -> BoxInImage {
-        let [cx, cy, a, h] = [self.mean[0], self.mean[1], self.mean[2], self.mean[3].max(MIN_HEIGHT)];
+        self.bbox_ahead(0.0)
+    }
+
+    /// The box the constant-velocity model expects `steps` updates from now (the state is not changed).
+    fn bbox_ahead(&self, steps: f64) -> BoxInImage {
+        let at = |i: usize| self.mean[i] + self.mean[i + 4] * steps;
+        let [cx, cy, a, h] = [at(0), at(1), at(2).max(0.0), at(3).max(MIN_HEIGHT)];
         let w = (a * h).max(0.0);
         BoxInImage::new((cx - w / 2.0) as f32, (cy - h / 2.0) as f32, (cx + w / 2.0) as f32, (cy + h / 2.0) as f32)
     }

@@ -7,9 +7,9 @@
 //!    are (MoveNet returns at most six);
 //! 4. emotion on the raw face crops (only probabilities are kept);
 //! 5. the blur of faces and of the backup regions: heads the pose model sees that no face box covers,
-//!    and the head region of every detected person whose face neither model found (fail closed: a person
-//!    whose head would be at least `head_min_px` tall is never left unblurred because the face detector
-//!    missed them). The frame becomes an `AnonymizedFrame`.
+//!    and the head region of every detected and every tracked person (fail closed: a person whose head
+//!    would be at least `head_min_px` tall is never left unblurred because the face detector missed them
+//!    or let them go between detector runs). The frame becomes an `AnonymizedFrame`.
 //! 6. tracking on the detector's boxes, floor positions and per-track emotion smoothing.
 //!
 //! No gap between model runs: a backup region found by a model that runs every n-th frame is held for at
@@ -420,6 +420,14 @@ impl Perception {
             let keypoints = m.map_or([NO_KEYPOINT; 17], |j| self.poses[j].keypoints);
             self.people.push(Person { bbox: b.bbox, score: b.score, keypoints });
         }
+        // Tracking needs only the boxes; it runs before the blur so that the blur can follow the tracks.
+        if people_due {
+            let t = std::time::Instant::now();
+            self.detections.clear();
+            self.detections.extend(self.people.iter().map(|p| Detection { bbox: p.bbox, score: p.score }));
+            cam.tracker.update(&self.detections, &mut self.tracks);
+            self.times.track.push(t.elapsed());
+        }
 
         // 4. Expressions, on the raw crops; only probabilities are kept.
         self.emotions.clear();
@@ -457,11 +465,26 @@ impl Perception {
             if head.height() < cfg.head_min_px {
                 continue;
             }
+            // Blurred even where a face box covers it: the face box is let go after `hold_frames`, the
+            // head region only when the detector has run again.
             let found = covered(&head, &self.face_boxes)
                 || self.regions[first_pose_head..].iter().any(|r| head.contains(r.bbox.centre()));
             if !found {
-                self.regions.push(Region { bbox: head, hold_frames: people_hold });
                 person_heads_added += 1;
+            }
+            self.regions.push(Region { bbox: head, hold_frames: people_hold });
+        }
+        // People the tracker follows: the head along the path the tracker expects until the detector runs
+        // again (a person walks out of a region held in place), and the head of a tracked person the
+        // detector missed this time, where the tracker expects them.
+        if people_due {
+            for (_, now, ahead) in cam.tracker.live_ahead(1.0) {
+                let (h0, h1) = (head_region(&now), head_region(&ahead));
+                if h0.height().max(h1.height()) < cfg.head_min_px || !(h1.x2 - h1.x1).is_finite() {
+                    continue;
+                }
+                let path = BoxInImage::new(h0.x1.min(h1.x1), h0.y1.min(h1.y1), h0.x2.max(h1.x2), h0.y2.max(h1.y2));
+                self.regions.push(Region { bbox: path, hold_frames: people_hold });
             }
         }
 
@@ -480,10 +503,6 @@ impl Perception {
         cam.people_ran = people_due;
         cam.pose_ran = pose_due;
         if people_due {
-            let t = std::time::Instant::now();
-            self.detections.clear();
-            self.detections.extend(self.people.iter().map(|p| Detection { bbox: p.bbox, score: p.score }));
-            cam.tracker.update(&self.detections, &mut self.tracks);
             cam.ended.extend_from_slice(cam.tracker.ended());
             for id in &cam.ended {
                 cam.smoothed.remove(id);
@@ -524,7 +543,6 @@ impl Perception {
                     emotion,
                 });
             }
-            self.times.track.push(t.elapsed());
         }
         Ok(Processed {
             frame,
