@@ -176,6 +176,8 @@ pub struct RawRuntime {
 pub struct RawFace {
     pub input_size: Option<u32>,
     pub min_score: Option<f32>,
+    /// A second face pass around people whose faces are too small for the first (default true).
+    pub small_faces: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -198,6 +200,8 @@ pub struct RawPeople {
     /// Largest square of the frame one detector run covers, in frame pixels (default 720); the frame is
     /// cut into overlapping squares of this side or its shorter side. 0: the whole frame in one run.
     pub tile_size: Option<u32>,
+    /// Frames whose longer side is at most this many pixels run whole, without tiles (default 832).
+    pub tile_above: Option<u32>,
     pub min_score: Option<f32>,
 }
 
@@ -394,6 +398,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     if let Some(s) = raw.face.min_score {
         perception.face.min_score = score("face.min_score", s)?;
     }
+    if let Some(b) = raw.face.small_faces {
+        perception.small_faces = b;
+    }
     if let Some(s) = raw.pose.input_size {
         perception.pose.input_long_side = size("pose.input_size", s)?;
     }
@@ -411,6 +418,12 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
             return Err(invalid("people.tile_size", format!("{t} is not 0 (whole frame) or between 128 and 4096 pixels")));
         }
         perception.person.tile_px = t;
+    }
+    if let Some(t) = raw.people.tile_above {
+        if t > 8192 {
+            return Err(invalid("people.tile_above", format!("{t} is more than 8192 pixels")));
+        }
+        perception.person.tile_above = t;
     }
     if let Some(s) = raw.people.min_score {
         perception.person.min_score = score("people.min_score", s)?;
@@ -720,6 +733,37 @@ mod tests {
         let err =
             parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("confirm"), "{err}");
+    }
+
+    #[test]
+    fn people_and_pose_cadences_must_leave_no_frame_uncovered() {
+        let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
+        let c = parse(&format!("[people]\nevery_n_frames = 3\ntile_size = 0\n[pose]\nevery_n_frames = 6\n{cam}")).unwrap();
+        assert_eq!((c.perception.people_every, c.perception.pose_every, c.perception.person.tile_px), (3, 6, 0));
+        // Pose keypoints are matched to the people of the same frame.
+        let err = parse(&format!("[people]\nevery_n_frames = 3\n[pose]\nevery_n_frames = 4\n{cam}")).unwrap_err().to_string();
+        assert!(err.contains("pose.every_n_frames") && err.contains("people.every_n_frames"), "{err}");
+        // Turning pose off keeps the person detector's head backup: people still run.
+        let c = parse(&format!("[pose]\nenabled = false\n{cam}")).unwrap();
+        assert_eq!(c.perception.pose_every, 0);
+        assert!(c.perception.people_every > 0);
+        // The backup cannot be switched off through its size threshold.
+        for bad in ["head_min_px = 33", "head_min_px = -1", "head_min_px = nan"] {
+            let err = parse(&format!("[blur]\n{bad}\n{cam}")).unwrap_err().to_string();
+            assert!(err.contains("blur.head_min_px"), "{bad}: {err}");
+        }
+        for bad in ["[people]\nevery_n_frames = 0", "[people]\nevery_n_frames = 31", "[people]\ntile_size = 100", "[pose]\nevery_n_frames = 0"] {
+            let err = parse(&format!("{bad}\n{cam}")).unwrap_err().to_string();
+            assert!(err.contains("every_n_frames") || err.contains("tile_size"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_held_backup_region_lasts_until_its_model_runs_again() {
+        for (every, hold) in [(1, 5), (2, 0), (10, 5), (30, 2)] {
+            let h = PerceptionConfig::backup_hold(every, hold);
+            assert!(h >= every && h >= hold, "every {every}, hold {hold}: {h}");
+        }
     }
 
     #[test]

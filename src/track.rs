@@ -195,7 +195,10 @@ pub struct LiveTrack {
 /// Memory grows only with the number of tracks alive at once, plus 8 bytes or so per id issued (kept to
 /// guarantee uniqueness within the run).
 pub struct Tracker {
+    /// The settings in use: `configured`, with its frame counts turned into updates.
     config: TrackerConfig,
+    /// The settings as given, frame counts in frames of the video.
+    configured: TrackerConfig,
     tracks: Vec<Track>,
     rng: StdRng,
     issued: HashSet<u64>,
@@ -240,12 +243,26 @@ impl Tracker {
     fn with_rng(config: TrackerConfig, rng: StdRng) -> Self {
         Self {
             config: config.sanitized(),
+            configured: config.sanitized(),
             tracks: Vec::new(),
             rng,
             issued: HashSet::new(),
             ended: Vec::new(),
             scratch: Scratch::default(),
         }
+    }
+
+    /// The tracker is updated on every `n`-th frame of the video (the person detector's cadence): the
+    /// frame counts of its settings (`confirm_hits`, `max_missed`), given in frames of the video, become
+    /// counts of updates, so that a person is confirmed, and a lost one given up, after the same time
+    /// whatever the cadence. Call before the first update.
+    pub fn set_frames_per_update(&mut self, n: u32) {
+        let n = n.max(1);
+        self.config = TrackerConfig {
+            confirm_hits: self.configured.confirm_hits.div_ceil(n).max(1),
+            max_missed: self.configured.max_missed.div_ceil(n),
+            ..self.configured
+        };
     }
 
     /// Advances one frame. `out` is cleared and filled with the confirmed tracks matched to one of
@@ -739,6 +756,31 @@ mod tests {
     }
 
     // ---- ids ----
+
+    #[test]
+    fn frame_counts_follow_the_detector_cadence() {
+        let mut t = Tracker::new(TrackerConfig { confirm_hits: 3, max_missed: 30, ..TrackerConfig::default() });
+        t.set_frames_per_update(2);
+        assert_eq!((t.config.confirm_hits, t.config.max_missed), (2, 15));
+        t.set_frames_per_update(10);
+        assert_eq!((t.config.confirm_hits, t.config.max_missed), (1, 3));
+        t.set_frames_per_update(1);
+        assert_eq!((t.config.confirm_hits, t.config.max_missed), (3, 30));
+    }
+
+    #[test]
+    fn live_ahead_follows_a_walker() {
+        let mut t = Tracker::with_rng(TrackerConfig { confirm_hits: 1, ..TrackerConfig::default() }, StdRng::seed_from_u64(7));
+        let mut out = Vec::new();
+        for k in 0..6 {
+            let x = 100.0 + 20.0 * k as f32;
+            t.update(&[Detection { bbox: BoxInImage::new(x, 100.0, x + 50.0, 250.0), score: 0.9 }], &mut out);
+        }
+        let (_, now, ahead) = t.live_ahead(1.0).next().expect("a live track");
+        // Moving right about 20 px per update: the box one update ahead is further right, same size.
+        assert!(ahead.x1 > now.x1 + 10.0 && ahead.x1 < now.x1 + 30.0, "{now:?} -> {ahead:?}");
+        assert!((ahead.height() - now.height()).abs() < 5.0);
+    }
 
     #[test]
     fn track_ids_print_and_serialize_as_sixteen_hex_digits() {

@@ -2,6 +2,8 @@
 //!
 //! 1. faces (RetinaFace), every frame;
 //! 2. people (NanoDet person detector, every `people_every` frames), tiled so that small people count;
+//!    where their faces are too small for step 1, a second face pass on the region around their heads,
+//!    enlarged;
 //! 3. keypoints (MoveNet MultiPose, every `pose_every` frames, a multiple of `people_every`), matched to
 //!    the detector's people: pose adds wrists, ankles and heads, but never decides how many people there
 //!    are (MoveNet returns at most six);
@@ -56,6 +58,9 @@ pub struct PerceptionConfig {
     pub head_min_px: f32,
     /// Weight of the newest frame in a track's smoothed emotion (exponential moving average).
     pub emotion_smoothing: f32,
+    /// On frames with people whose faces are too small for the whole-frame face pass, look again at the
+    /// region around their heads, enlarged (one more face run on those frames).
+    pub small_faces: bool,
     pub tracker: TrackerConfig,
 }
 
@@ -73,6 +78,7 @@ impl Default for PerceptionConfig {
             ankle_score: 0.3,
             head_min_px: 8.0,
             emotion_smoothing: 0.3,
+            small_faces: true,
             tracker: TrackerConfig::default(),
         }
     }
@@ -323,6 +329,14 @@ fn match_poses(boxes: &[PersonBox], poses: &[Person], min_iou: f32) -> Vec<Optio
     out
 }
 
+/// A head region smaller than this at the face detector's scale gets the small-face pass (RetinaFace's
+/// smallest prior is 16 px).
+const SMALL_HEAD_IN_INPUT: f32 = 24.0;
+/// Heads smaller than this in the frame are not looked at again (a face of 5 px cannot be recognised).
+const SMALL_HEAD_MIN_PX: f32 = 8.0;
+/// The small-face pass enlarges its region at most this much.
+const ZOOM_MAX: f32 = 3.0;
+
 /// Least IoU between a detected box and MoveNet's box of the same person.
 const POSE_MATCH_IOU: f32 = 0.3;
 const NO_KEYPOINT: Keypoint = Keypoint { point: PointInImage { x: 0.0, y: 0.0 }, score: 0.0 };
@@ -359,6 +373,41 @@ impl Perception {
 
     pub fn config(&self) -> &PerceptionConfig {
         &self.config
+    }
+
+    /// One more face pass over the heads of the people whose faces are too small for the whole-frame
+    /// pass (a head region under `SMALL_HEAD_IN_INPUT` pixels at the face detector's scale), on the region
+    /// that holds them, enlarged up to `ZOOM_MAX` times within the face detector's usual input size.
+    fn small_face_pass(&mut self, view: &crate::capture::RgbView<'_>) -> Result<(), infer::Error> {
+        let (fw, fh) = (view.width as f32, view.height as f32);
+        let long = self.config.face.input_long_side as f32;
+        let scale = long / fw.max(fh);
+        let (mut x1, mut y1, mut x2, mut y2, mut smallest) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN, f32::MAX);
+        for b in &self.boxes {
+            let head = head_region(&b.bbox);
+            if head.height() * scale >= SMALL_HEAD_IN_INPUT || head.height() < SMALL_HEAD_MIN_PX {
+                continue;
+            }
+            let grown = head.expanded(0.5);
+            (x1, y1, x2, y2) = (x1.min(grown.x1), y1.min(grown.y1), x2.max(grown.x2), y2.max(grown.y2));
+            smallest = smallest.min(head.height());
+        }
+        if smallest == f32::MAX {
+            return Ok(());
+        }
+        let (x1, y1, x2, y2) = (x1.max(0.0), y1.max(0.0), x2.min(fw), y2.min(fh));
+        let (rw, rh) = (x2 - x1, y2 - y1);
+        let zoom = (SMALL_HEAD_IN_INPUT / smallest).clamp(1.0, ZOOM_MAX);
+        let side = (rw.max(rh) * zoom).min(long);
+        // Only worth a run when the region is seen larger than in the whole-frame pass.
+        if side < rw.max(rh) * scale * 1.25 || side < 64.0 {
+            return Ok(());
+        }
+        let side = ((side / 32.0).round().max(2.0) * 32.0) as u32;
+        self.detector.detect_in(view, (x1, y1, rw, rh), side, &mut self.faces)?;
+        self.face_boxes.clear();
+        self.face_boxes.extend(self.faces.iter().map(|f| f.bbox));
+        Ok(())
     }
 
     pub fn summary(&self) -> StageSummary {
@@ -399,6 +448,9 @@ impl Perception {
 
         // 2. People, on detector frames; 3. keypoints on pose frames, matched to them.
         let frame_no = cam.frame_no;
+        if frame_no == 0 {
+            cam.tracker.set_frames_per_update(cfg.people_every);
+        }
         cam.frame_no += 1;
         let people_due = self.people_model.is_some() && frame_no.is_multiple_of(cfg.people_every.max(1) as u64);
         let pose_due = people_due && self.pose.is_some() && frame_no.is_multiple_of(cfg.pose_every.max(1) as u64);
@@ -414,6 +466,11 @@ impl Perception {
             let t = std::time::Instant::now();
             self.pose.as_mut().expect("pose_due implies a model").estimate(&view, &mut self.poses)?;
             self.times.pose.push(t.elapsed());
+        }
+        // Small faces: where the detector found people whose faces the whole-frame face pass sees too small,
+        // the face detector looks again at the region around their heads, enlarged.
+        if people_due && cfg.small_faces {
+            self.small_face_pass(&view)?;
         }
         let matched = match_poses(&self.boxes, &self.poses, POSE_MATCH_IOU);
         for (b, m) in self.boxes.iter().zip(&matched) {
@@ -574,6 +631,34 @@ mod tests {
         assert!(h.contains(PointInImage { x: 120.0, y: 100.0 }));
         assert!(h.width() >= 320.0 / 7.0 - 1.0, "{h:?}");
         assert!(head_box(&person(&[]), 0.3).is_none());
+    }
+
+    #[test]
+    fn a_person_box_gives_a_head_region_at_its_top() {
+        let b = BoxInImage::new(100.0, 50.0, 160.0, 250.0);
+        let h = head_region(&b);
+        // The top fifth, centred, at least as wide as a head of a fifth of the height.
+        assert!(h.y1 <= b.y1 && (h.y2 - (b.y1 + 40.0)).abs() < 1e-3, "{h:?}");
+        assert!(h.width() >= 40.0 - 1e-3 && h.width() <= 80.0 + 1e-3, "{h:?}");
+        assert!(h.contains(PointInImage { x: 130.0, y: 70.0 }));
+    }
+
+    #[test]
+    fn poses_match_the_detected_boxes_they_overlap_most() {
+        let boxes = [
+            PersonBox { bbox: BoxInImage::new(0.0, 0.0, 100.0, 300.0), score: 0.8 },
+            PersonBox { bbox: BoxInImage::new(400.0, 0.0, 500.0, 300.0), score: 0.8 },
+            PersonBox { bbox: BoxInImage::new(800.0, 0.0, 900.0, 300.0), score: 0.8 },
+        ];
+        let mut a = person(&[]);
+        a.bbox = BoxInImage::new(405.0, 10.0, 505.0, 300.0);
+        let mut b = person(&[]);
+        b.bbox = BoxInImage::new(5.0, 5.0, 100.0, 290.0);
+        let mut far = person(&[]);
+        far.bbox = BoxInImage::new(2000.0, 0.0, 2100.0, 300.0);
+        assert_eq!(match_poses(&boxes, &[a, b, far], POSE_MATCH_IOU), vec![Some(1), Some(0), None]);
+        // More people than poses: every person stays, the unmatched ones without keypoints.
+        assert_eq!(match_poses(&boxes, &[], POSE_MATCH_IOU), vec![None, None, None]);
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl Default for EventSwitches {
 /// | `mood_bucket_ms` | 900 000 (15 min) | mood histogram bucket (aligned) |
 /// | `heat_bucket_ms` | 900 000 (15 min) | heatmap bucket (aligned) |
 /// | `cell_m` | 0.5 | heatmap cell side |
+/// | `entrance_margin_m` | 0.15 | a track's first (last) sample this close to an entrance zone counts as an entry (exit): a detector sees a person entering from under the camera a few frames late, a little past the zone's edge |
 /// | `heat_max_gap_ms` | 2000 | most dwell one track-sample adds to a heat cell (bridges a track unseen for a while) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +82,7 @@ pub struct BehaviourConfig {
     pub heat_bucket_ms: i64,
     pub cell_m: f64,
     pub heat_max_gap_ms: i64,
+    pub entrance_margin_m: f64,
 }
 
 impl Default for BehaviourConfig {
@@ -100,6 +102,7 @@ impl Default for BehaviourConfig {
             heat_bucket_ms: 15 * 60 * 1000,
             cell_m: 0.5,
             heat_max_gap_ms: 2000,
+            entrance_margin_m: 0.15,
         }
     }
 }
@@ -131,6 +134,7 @@ impl BehaviourConfig {
         }
         let metres = [
             ("margin_m", self.margin_m),
+            ("entrance_margin_m", self.entrance_margin_m),
             ("line_hysteresis_m", self.line_hysteresis_m),
             ("line_tolerance_m", self.line_tolerance_m),
             ("reach_m", self.reach_m),

@@ -6,8 +6,9 @@
 //! pushes [`Event`]s into a buffer the caller owns and reuses.
 //!
 //! What turns into what (parameters in [`BehaviourConfig`]):
-//! - **Entry / Exit**: a track whose first sample is inside an `Entrance` zone is an entry; one whose last
-//!   sample is inside an `Entrance` zone when the tracker ends it is an exit. `flush` ends tracks without
+//! - **Entry / Exit**: a track whose first sample is inside an `Entrance` zone (or within
+//!   `entrance_margin_m` of it) is an entry; one whose last sample is there when the tracker ends it is an
+//!   exit. `flush` ends tracks without
 //!   exits: the stream stopped, the person did not leave.
 //! - **ZoneEntered / ZoneExited** with inertia (`zone::ZoneState`): in for `enter_ms` to enter, out for
 //!   `exit_ms` (or farther than `margin_m` from the polygon) to exit; each transition is dated at its first
@@ -534,7 +535,10 @@ impl Behaviour {
                 let mut st = spare.pop().unwrap_or_else(TrackState::new);
                 st.reset(t, g, zones.len(), lines.len());
                 if events.entry_exit
-                    && let Some(z) = zones.iter().find(|z| z.kind == ZoneKind::Entrance && z.polygon.contains(g))
+                    && let Some(z) = zones.iter().find(|z| {
+                        z.kind == ZoneKind::Entrance
+                            && (z.polygon.contains(g) || distance_to_boundary(&z.polygon, g) <= config.entrance_margin_m)
+                    })
                 {
                     out.push(Event::Entry { zone: z.name.clone(), track: o.track, at_ms: t });
                 }
@@ -619,8 +623,11 @@ impl Behaviour {
         }
         if exit
             && events.entry_exit
-            && let Some(z) =
-                self.zones.iter().find(|z| z.kind == ZoneKind::Entrance && z.polygon.contains(st.last_ground))
+            && let Some(z) = self.zones.iter().find(|z| {
+                z.kind == ZoneKind::Entrance
+                    && (z.polygon.contains(st.last_ground)
+                        || distance_to_boundary(&z.polygon, st.last_ground) <= self.config.entrance_margin_m)
+            })
         {
             out.push(Event::Exit { zone: z.name.clone(), track, at_ms: st.last_ms });
         }

@@ -100,7 +100,25 @@ impl FaceDetector {
     /// Detects faces in `frame`, replacing the contents of `faces`.
     pub fn detect(&mut self, frame: &RgbView<'_>, faces: &mut Vec<Face>) -> Result<()> {
         faces.clear();
-        let (in_w, in_h) = input_size(frame.width, frame.height, self.config.input_long_side);
+        let whole = (0.0, 0.0, frame.width as f32, frame.height as f32);
+        self.detect_in(frame, whole, self.config.input_long_side, faces)
+    }
+
+    /// Detects faces inside `region` (x, y, width, height in frame pixels) resized so that its longer side
+    /// is `long_side` (a larger scale than the whole frame's finds smaller faces), and adds them to
+    /// `faces` in frame pixels.
+    pub fn detect_in(
+        &mut self,
+        frame: &RgbView<'_>,
+        region: (f32, f32, f32, f32),
+        long_side: u32,
+        faces: &mut Vec<Face>,
+    ) -> Result<()> {
+        let (rx, ry, rw, rh) = region;
+        if !(rw >= 1.0 && rh >= 1.0) {
+            return Ok(());
+        }
+        let (in_w, in_h) = input_size(rw.round() as u32, rh.round() as u32, long_side);
         if self.input.shape() != [1, 3, in_h, in_w] {
             self.input = Array4::zeros((1, 3, in_h, in_w));
         }
@@ -108,7 +126,11 @@ impl FaceDetector {
             priors(in_w, in_h, &mut self.priors);
             self.priors_for = (in_w, in_h);
         }
-        self.resize.prepare(frame.width, frame.height, in_w as u32, in_h as u32);
+        if region == (0.0, 0.0, frame.width as f32, frame.height as f32) {
+            self.resize.prepare(frame.width, frame.height, in_w as u32, in_h as u32);
+        } else {
+            self.resize.prepare_region(frame.width, frame.height, region, in_w as u32, in_h as u32);
+        }
         {
             let plane = in_w * in_h;
             let data = self.input.as_slice_mut().expect("standard layout");
@@ -134,7 +156,10 @@ impl FaceDetector {
                 message: format!("model returned {} boxes for {} priors", loc.len() / 4, n),
             });
         }
+        // Normalised model coordinates -> frame pixels.
         let (fw, fh) = (frame.width as f32, frame.height as f32);
+        let to_x = |v: f32| rx + v * rw;
+        let to_y = |v: f32| ry + v * rh;
         self.candidates.clear();
         for (i, p) in self.priors.iter().enumerate() {
             let score = conf[i * 2 + 1];
@@ -147,18 +172,21 @@ impl FaceDetector {
             let w = p[2] * (l[2] * 0.2).exp();
             let h = p[3] * (l[3] * 0.2).exp();
             let bbox = BoxInImage::new(
-                ((cx - w / 2.0) * fw).max(0.0),
-                ((cy - h / 2.0) * fh).max(0.0),
-                ((cx + w / 2.0) * fw).min(fw),
-                ((cy + h / 2.0) * fh).min(fh),
+                to_x(cx - w / 2.0).max(0.0),
+                to_y(cy - h / 2.0).max(0.0),
+                to_x(cx + w / 2.0).min(fw),
+                to_y(cy + h / 2.0).min(fh),
             );
             let lm = &landms[i * 10..i * 10 + 10];
             let point = |k: usize| PointInImage {
-                x: (p[0] + lm[2 * k] * 0.1 * p[2]) * fw,
-                y: (p[1] + lm[2 * k + 1] * 0.1 * p[3]) * fh,
+                x: to_x(p[0] + lm[2 * k] * 0.1 * p[2]),
+                y: to_y(p[1] + lm[2 * k + 1] * 0.1 * p[3]),
             };
             self.candidates.push(Face { bbox, score, landmarks: [point(0), point(1), point(2), point(3), point(4)] });
         }
+        // Faces already found (an earlier region) take part in the suppression, so none is counted twice.
+        self.candidates.extend_from_slice(faces);
+        faces.clear();
         nms(&mut self.candidates, |f| (f.bbox, f.score), self.config.nms_iou, &mut self.keep);
         faces.extend(self.keep.iter().map(|&k| self.candidates[k]));
         Ok(())

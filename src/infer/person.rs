@@ -37,10 +37,14 @@ const SEAM_MARGIN: f32 = 0.02;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PersonConfig {
-    /// Largest tile side in frame pixels: the frame is cut into overlapping square tiles of
+    /// Largest tile side in frame pixels: a frame that is tiled is cut into overlapping square tiles of
     /// `min(tile_px, shorter frame side)` (a 1280x720 frame into two 720x720 squares, a 1920x1080 frame
-    /// into six with the default 720). 0: the whole frame in one run, letterboxed.
+    /// into six with the default 720). 0: never tiled.
     pub tile_px: u32,
+    /// Frames whose longer side is at most this run whole, letterboxed (default 832, twice the model's
+    /// input: such a frame loses at most half its resolution, and people there are large enough; tiles
+    /// of a small frame enlarge people past what the model knows and find parts of them as people).
+    pub tile_above: u32,
     /// Minimum person score (0..1). Low, so that the tracker's second stage sees partly hidden people.
     pub min_score: f32,
     /// Overlap above which the weaker of two detections is dropped.
@@ -49,7 +53,7 @@ pub struct PersonConfig {
 
 impl Default for PersonConfig {
     fn default() -> Self {
-        Self { tile_px: 720, min_score: 0.3, nms_iou: 0.5 }
+        Self { tile_px: 720, tile_above: 832, min_score: 0.3, nms_iou: 0.5 }
     }
 }
 
@@ -129,10 +133,15 @@ impl PersonDetector {
         &self.config
     }
 
+    /// The tile side for a frame of this size (0: the whole frame).
+    fn effective_tile_px(&self, width: u32, height: u32) -> u32 {
+        if width.max(height) <= self.config.tile_above { 0 } else { self.config.tile_px }
+    }
+
     /// How many model runs one frame of this size takes.
     pub fn tiles_for(&self, width: u32, height: u32) -> usize {
         let mut t = Vec::new();
-        tiles(width, height, self.config.tile_px, &mut t);
+        tiles(width, height, self.effective_tile_px(width, height), &mut t);
         t.len()
     }
 
@@ -140,7 +149,7 @@ impl PersonDetector {
     pub fn detect(&mut self, frame: &RgbView<'_>, people: &mut Vec<PersonBox>) -> Result<()> {
         people.clear();
         self.candidates.clear();
-        tiles(frame.width, frame.height, self.config.tile_px, &mut self.tiles);
+        tiles(frame.width, frame.height, self.effective_tile_px(frame.width, frame.height), &mut self.tiles);
         for t in 0..self.tiles.len() {
             let tile = self.tiles[t];
             self.run_tile(frame, tile)?;

@@ -119,7 +119,10 @@ fn an_unreachable_camera_is_retried_and_never_stops_the_others() {
     assert!(o.status.success(), "live cameras that are down are retried, not fatal: {t}");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let cam = |n: &str| report["cameras"].as_array().unwrap().iter().find(|c| c["name"] == n).unwrap().clone();
-    assert!(cam("sample")["frames_processed"].as_u64().unwrap() > 50, "{report}");
+    // The file camera beside them runs: it processed frames and has no error. (How many frames fit in the
+    // run's seconds depends on the machine's speed, so that is not asserted.)
+    let sample = cam("sample");
+    assert!(sample["frames_processed"].as_u64().unwrap() > 0 && sample["error"].is_null(), "{report}");
     let dead = cam("dead");
     assert_eq!(dead["frames_processed"], 0);
     assert!(dead["reconnects"].as_u64().unwrap() >= 1, "{report}");

@@ -104,9 +104,10 @@ fn fraction(r: (usize, usize)) -> f64 {
 
 #[test]
 fn tiles_find_the_small_people_of_a_crowded_street() {
-    // At a third of 1920x1080 (640x360) the 31 clear people of each frame are 39-83 px tall.
+    // At a third of 1920x1080 (640x360) the 31 clear people of each frame are 39-83 px tall. A frame this
+    // small runs whole by default (`tile_above`); here it is tiled on purpose, into two 360x360 squares.
     let scale = 1.0 / 3.0;
-    let (tiled, most) = detect_crowd(PersonConfig::default(), scale);
+    let (tiled, most) = detect_crowd(PersonConfig { tile_above: 0, ..PersonConfig::default() }, scale);
     let (whole, _) = detect_crowd(PersonConfig { tile_px: 0, ..PersonConfig::default() }, scale);
     println!("crowd at 640x360, tiles: {} (most people in one frame: {most})", describe(&tiled));
     println!("crowd at 640x360, whole frame: {}", describe(&whole));
@@ -258,4 +259,54 @@ fn a_person_whose_face_no_model_finds_has_the_head_blurred() {
     // Group photos cut off at the chest: boxes without legs put the head region lower than on a standing
     // person, so not every face is caught this way; most are.
     assert!(covered_centres as f64 >= 0.6 * total as f64, "{covered_centres}/{total}");
+}
+
+#[test]
+fn faces_too_small_for_the_whole_frame_are_found_around_the_people() {
+    // Far people: each dlib group photo at 0.3 of its size (faces of 11-33 px) in the middle of an empty
+    // 1280x720 frame. The whole-frame face pass sees the frame at 640 px (faces of 5-16 px there); the
+    // small-face pass looks again, enlarged, around the heads of the people the person detector found.
+    let scale = 0.3;
+    let mut photos = Vec::new();
+    for xml in ["training.xml", "testing.xml"] {
+        for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
+            let img = image::open(common::data("dlib_faces").join(&file)).unwrap().to_rgb8();
+            let (w, h) = ((img.width() as f32 * scale) as u32, (img.height() as f32 * scale) as u32);
+            let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3);
+            let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([120, 120, 120]));
+            let (ox, oy) = (500u32, 300u32);
+            image::imageops::overlay(&mut canvas, &small, ox as i64, oy as i64);
+            let faces: Vec<BoxInImage> = boxes
+                .iter()
+                .map(|b| {
+                    let (x, y) = (ox as f32 + b.left as f32 * scale, oy as f32 + b.top as f32 * scale);
+                    BoxInImage::new(x, y, x + b.width as f32 * scale, y + b.height as f32 * scale)
+                })
+                .collect();
+            photos.push((canvas, faces));
+        }
+    }
+    let found = |small_faces: bool| {
+        let config = PerceptionConfig { people_every: 1, pose_every: 0, emotion_enabled: false, small_faces, ..PerceptionConfig::default() };
+        let mut perception = Perception::new(&common::models(), config).unwrap();
+        let (mut hit, mut total, mut smallest) = (0, 0, f32::MAX);
+        for (canvas, truth) in &photos {
+            let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, TrackerConfig::default(), None);
+            perception.process(Frame::from_rgb_image(canvas, meta()), &mut cam).unwrap();
+            for t in truth {
+                total += 1;
+                if let Some(f) = cam.faces.iter().find(|f| f.face.bbox.iou(t) >= 0.3) {
+                    hit += 1;
+                    smallest = smallest.min(t.height());
+                    let _ = f;
+                }
+            }
+        }
+        (hit, total, smallest)
+    };
+    let (without, total, _) = found(false);
+    let (with, _, smallest) = found(true);
+    println!("far faces (11-33 px) in 1280x720: {without}/{total} found by the whole-frame pass, {with}/{total} with the small-face pass (smallest found {smallest:.1} px)");
+    assert!(with >= without + 5, "the small-face pass must find clearly more faces: {without} -> {with} of {total}");
+    assert!(smallest <= 14.0, "faces of about 10 px must be found (smallest {smallest:.1} px)");
 }
