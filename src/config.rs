@@ -415,7 +415,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
     if let Some(t) = raw.people.tile_size {
         if t != 0 && !(128..=4096).contains(&t) {
-            return Err(invalid("people.tile_size", format!("{t} is not 0 (whole frame) or between 128 and 4096 pixels")));
+            return Err(invalid(
+                "people.tile_size",
+                format!("{t} is not 0 (whole frame) or between 128 and 4096 pixels"),
+            ));
         }
         perception.person.tile_px = t;
     }
@@ -738,10 +741,12 @@ mod tests {
     #[test]
     fn people_and_pose_cadences_must_leave_no_frame_uncovered() {
         let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
-        let c = parse(&format!("[people]\nevery_n_frames = 3\ntile_size = 0\n[pose]\nevery_n_frames = 6\n{cam}")).unwrap();
+        let c =
+            parse(&format!("[people]\nevery_n_frames = 3\ntile_size = 0\n[pose]\nevery_n_frames = 6\n{cam}")).unwrap();
         assert_eq!((c.perception.people_every, c.perception.pose_every, c.perception.person.tile_px), (3, 6, 0));
         // Pose keypoints are matched to the people of the same frame.
-        let err = parse(&format!("[people]\nevery_n_frames = 3\n[pose]\nevery_n_frames = 4\n{cam}")).unwrap_err().to_string();
+        let err =
+            parse(&format!("[people]\nevery_n_frames = 3\n[pose]\nevery_n_frames = 4\n{cam}")).unwrap_err().to_string();
         assert!(err.contains("pose.every_n_frames") && err.contains("people.every_n_frames"), "{err}");
         // Turning pose off keeps the person detector's head backup: people still run.
         let c = parse(&format!("[pose]\nenabled = false\n{cam}")).unwrap();
@@ -752,7 +757,12 @@ mod tests {
             let err = parse(&format!("[blur]\n{bad}\n{cam}")).unwrap_err().to_string();
             assert!(err.contains("blur.head_min_px"), "{bad}: {err}");
         }
-        for bad in ["[people]\nevery_n_frames = 0", "[people]\nevery_n_frames = 31", "[people]\ntile_size = 100", "[pose]\nevery_n_frames = 0"] {
+        for bad in [
+            "[people]\nevery_n_frames = 0",
+            "[people]\nevery_n_frames = 31",
+            "[people]\ntile_size = 100",
+            "[pose]\nevery_n_frames = 0",
+        ] {
             let err = parse(&format!("{bad}\n{cam}")).unwrap_err().to_string();
             assert!(err.contains("every_n_frames") || err.contains("tile_size"), "{bad}: {err}");
         }

@@ -355,7 +355,11 @@ impl Perception {
         Ok(Self {
             config,
             detector: FaceDetector::new(models, config.face)?,
-            people_model: if config.people_every > 0 { Some(PersonDetector::new(models, config.person)?) } else { None },
+            people_model: if config.people_every > 0 {
+                Some(PersonDetector::new(models, config.person)?)
+            } else {
+                None
+            },
             pose: if config.pose_every > 0 { Some(PoseEstimator::new(models, config.pose)?) } else { None },
             emotion: if config.emotion_enabled { Some(EmotionClassifier::new(models, config.emotion)?) } else { None },
             faces: Vec::new(),
@@ -574,9 +578,11 @@ impl Perception {
                 };
                 let emotion = track.and_then(|id| {
                     let head = head_box(person, cfg.head_keypoint_score).unwrap_or_else(|| head_region(&person.bbox));
-                    let face = self.faces.iter().zip(&self.emotions).find_map(|(f, e)| {
-                        if head.expanded(0.25).contains(f.bbox.centre()) { *e } else { None }
-                    });
+                    let face = self
+                        .faces
+                        .iter()
+                        .zip(&self.emotions)
+                        .find_map(|(f, e)| if head.expanded(0.25).contains(f.bbox.centre()) { *e } else { None });
                     match face {
                         Some(p) => {
                             let a = cfg.emotion_smoothing;

@@ -537,7 +537,8 @@ impl Behaviour {
                 if events.entry_exit
                     && let Some(z) = zones.iter().find(|z| {
                         z.kind == ZoneKind::Entrance
-                            && (z.polygon.contains(g) || distance_to_boundary(&z.polygon, g) <= config.entrance_margin_m)
+                            && (z.polygon.contains(g)
+                                || distance_to_boundary(&z.polygon, g) <= config.entrance_margin_m)
                     })
                 {
                     out.push(Event::Entry { zone: z.name.clone(), track: o.track, at_ms: t });

@@ -28,7 +28,8 @@ const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
 const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
 const BINS: usize = 11;
 const CLASSES: usize = 80;
-const STRIDES: [(usize, &str, &str); 3] = [(8, "cls_s8", "box_s8"), (16, "cls_s16", "box_s16"), (32, "cls_s32", "box_s32")];
+const STRIDES: [(usize, &str, &str); 3] =
+    [(8, "cls_s8", "box_s8"), (16, "cls_s16", "box_s16"), (32, "cls_s32", "box_s32")];
 /// A box cut by a tile's inner edge is the same person as another kept box when this much of the smaller
 /// of the two lies inside the other (SAHI's "intersection over smaller" merge, only at tile seams).
 const SEAM_INSIDE: f32 = 0.45;
@@ -191,7 +192,13 @@ impl PersonDetector {
     }
 
     fn run_tile(&mut self, frame: &RgbView<'_>, tile: Tile) -> Result<()> {
-        self.resize.prepare_region(frame.width, frame.height, (tile.x, tile.y, tile.width, tile.height), INPUT as u32, INPUT as u32);
+        self.resize.prepare_region(
+            frame.width,
+            frame.height,
+            (tile.x, tile.y, tile.width, tile.height),
+            INPUT as u32,
+            INPUT as u32,
+        );
         {
             let plane = INPUT * INPUT;
             let data = self.input.as_slice_mut().expect("standard layout");
@@ -272,10 +279,13 @@ mod tests {
     fn a_16_by_9_frame_takes_two_overlapping_squares() {
         let mut t = Vec::new();
         tiles(1280, 720, 720, &mut t);
-        assert_eq!(t, vec![
-            Tile { x: 0.0, y: 0.0, width: 720.0, height: 720.0 },
-            Tile { x: 560.0, y: 0.0, width: 720.0, height: 720.0 }
-        ]);
+        assert_eq!(
+            t,
+            vec![
+                Tile { x: 0.0, y: 0.0, width: 720.0, height: 720.0 },
+                Tile { x: 560.0, y: 0.0, width: 720.0, height: 720.0 }
+            ]
+        );
         tiles(1920, 1080, 720, &mut t);
         assert_eq!(t.len(), 6, "{t:?}");
         tiles(768, 432, 720, &mut t);

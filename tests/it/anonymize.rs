@@ -23,15 +23,7 @@ fn camera(blur: BlurConfig) -> CameraPerception {
 
 /// Mean absolute Laplacian (detail) of the green channel inside a box.
 fn detail(view: &RgbView<'_>, b: &GtBox) -> f64 {
-    let (mut sum, mut n) = (0f64, 0f64);
-    for y in b.top.max(1)..(b.top + b.height).min(view.height - 1) {
-        for x in b.left.max(1)..(b.left + b.width).min(view.width - 1) {
-            let g = |x: u32, y: u32| view.pixel(x, y)[1] as f64;
-            sum += (4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).abs();
-            n += 1.0;
-        }
-    }
-    sum / n.max(1.0)
+    common::detail(view, b.left, b.top, b.width, b.height)
 }
 
 fn distinct_colours(view: &RgbView<'_>, b: &GtBox) -> usize {

@@ -150,3 +150,17 @@ pub fn dlib_boxes(xml: &Path) -> Vec<(String, Vec<GtBox>)> {
     }
     out
 }
+
+/// Mean absolute Laplacian (detail) of the green channel inside the rectangle at (`left`, `top`) of
+/// `width` x `height` pixels: how much fine structure a blur left.
+pub fn detail(view: &iobox::capture::RgbView<'_>, left: u32, top: u32, width: u32, height: u32) -> f64 {
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in top.max(1)..(top + height).min(view.height - 1) {
+        for x in left.max(1)..(left + width).min(view.width - 1) {
+            let g = |x: u32, y: u32| view.pixel(x, y)[1] as f64;
+            sum += (4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).abs();
+            n += 1.0;
+        }
+    }
+    sum / n.max(1.0)
+}

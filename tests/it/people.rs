@@ -33,9 +33,13 @@ fn crowd_truth() -> Vec<(String, Vec<GtPerson>)> {
                 .unwrap()
                 .iter()
                 .map(|p| {
-                    let b: Vec<f32> = p["box"].as_array().unwrap().iter().map(|v| v.as_integer().unwrap() as f32).collect();
+                    let b: Vec<f32> =
+                        p["box"].as_array().unwrap().iter().map(|v| v.as_integer().unwrap() as f32).collect();
                     let flag = |k: &str| p.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
-                    GtPerson { bbox: BoxInImage::new(b[0], b[1], b[2], b[3]), clear: !flag("occluded") && !flag("unsure") }
+                    GtPerson {
+                        bbox: BoxInImage::new(b[0], b[1], b[2], b[3]),
+                        clear: !flag("occluded") && !flag("unsure"),
+                    }
                 })
                 .collect();
             (img["file"].as_str().unwrap().to_string(), people)
@@ -51,7 +55,8 @@ fn scaled_frame(file: &str, scale: f32) -> Frame {
     Frame::from_rgb_image(&small, meta())
 }
 
-const BANDS: [(f32, f32, &str); 3] = [(0.0, 60.0, "under 60 px"), (60.0, 120.0, "60-120 px"), (120.0, f32::MAX, "over 120 px")];
+const BANDS: [(f32, f32, &str); 3] =
+    [(0.0, 60.0, "under 60 px"), (60.0, 120.0, "60-120 px"), (120.0, f32::MAX, "over 120 px")];
 
 /// Clear people found (IoU >= 0.4, one detection each), per height band: (found, total).
 fn recall_by_band(people: &[GtPerson], scale: f32, found: &[PersonBox]) -> [(usize, usize); 3] {
@@ -95,7 +100,13 @@ fn detect_crowd(config: PersonConfig, scale: f32) -> ([(usize, usize); 3], usize
 }
 
 fn describe(r: &[(usize, usize); 3]) -> String {
-    BANDS.iter().zip(r).filter(|(_, r)| r.1 > 0).map(|(b, r)| format!("{}: {}/{}", b.2, r.0, r.1)).collect::<Vec<_>>().join(", ")
+    BANDS
+        .iter()
+        .zip(r)
+        .filter(|(_, r)| r.1 > 0)
+        .map(|(b, r)| format!("{}: {}/{}", b.2, r.0, r.1))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn fraction(r: (usize, usize)) -> f64 {
@@ -135,17 +146,8 @@ fn the_detector_finds_most_people_at_every_size() {
     assert!(fraction(by_band[2]) >= 0.75, "over 120 px: {:?}", by_band[2]);
 }
 
-/// Mean absolute Laplacian (detail) of the green channel inside a rectangle.
 fn detail(view: &RgbView<'_>, r: &PixelRect) -> f64 {
-    let (mut sum, mut n) = (0f64, 0f64);
-    for y in r.y.max(1)..(r.y + r.height).min(view.height - 1) {
-        for x in r.x.max(1)..(r.x + r.width).min(view.width - 1) {
-            let g = |x: u32, y: u32| view.pixel(x, y)[1] as f64;
-            sum += (4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).abs();
-            n += 1.0;
-        }
-    }
-    sum / n.max(1.0)
+    common::detail(view, r.x, r.y, r.width, r.height)
 }
 
 fn covered(r: &PixelRect, regions: &[PixelRect]) -> f64 {
@@ -169,7 +171,8 @@ fn every_head_on_every_frame_is_smoothed_when_the_models_run_every_tenth_frame()
     // The reference: the person detector on every frame of the raw clip gives each frame's heads. The run
     // under test detects people and pose only every 10th frame with a hold-over of 2: the backup regions
     // must still cover every reference head on the nine frames in between, and smooth it.
-    let reference_config = PerceptionConfig { people_every: 1, pose_every: 1, emotion_enabled: false, ..PerceptionConfig::default() };
+    let reference_config =
+        PerceptionConfig { people_every: 1, pose_every: 1, emotion_enabled: false, ..PerceptionConfig::default() };
     let sparse_config = PerceptionConfig { people_every: 10, pose_every: 10, ..reference_config };
     let blur = BlurConfig { hold_frames: 2, ..BlurConfig::default() };
     let mut reference = Perception::new(&common::models(), reference_config).unwrap();
@@ -213,7 +216,9 @@ fn every_head_on_every_frame_is_smoothed_when_the_models_run_every_tenth_frame()
             let cov = covered(&rect, cam.anonymizer.last_regions());
             let (before, after) = (detail(&raw.view(), &rect), detail(&out.frame.view(), &rect));
             // Covered, and smoothed unless it was smooth already (hair seen from behind has little detail).
-            if cov < 0.85 || (before >= 4.0 && after > 0.5 * before) {
+            // The reference region is a generous guess around the head (wall at its corners), and up to 15%
+            // of it may be outside the blur, so "smoothed" means less than 60% of the detail left.
+            if cov < 0.85 || (before >= 4.0 && after > 0.6 * before) {
                 failures.push(format!("frame {n}: head {rect:?} covered {cov:.2}, detail {before:.1} -> {after:.1}"));
             }
         }
@@ -221,7 +226,10 @@ fn every_head_on_every_frame_is_smoothed_when_the_models_run_every_tenth_frame()
     stop.request();
     drop(rx);
     let _ = handle.join();
-    println!("{heads} reference heads, {between} of them on frames between model runs; {} not smoothed", failures.len());
+    println!(
+        "{heads} reference heads, {between} of them on frames between model runs; {} not smoothed",
+        failures.len()
+    );
     for f in failures.iter().take(20) {
         println!("  {f}");
     }
@@ -243,8 +251,13 @@ fn a_person_whose_face_no_model_finds_has_the_head_blurred() {
     let (mut total, mut covered_centres) = (0, 0);
     for xml in ["training.xml", "testing.xml"] {
         for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
-            let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, TrackerConfig::default(), None);
-            let out = perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
+            let mut cam = CameraPerception::new(
+                BlurConfig { hold_frames: 0, ..BlurConfig::default() },
+                TrackerConfig::default(),
+                None,
+            );
+            let out =
+                perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
             assert_eq!(out.faces_detected, 0);
             for b in boxes {
                 total += 1;
@@ -287,11 +300,21 @@ fn faces_too_small_for_the_whole_frame_are_found_around_the_people() {
         }
     }
     let found = |small_faces: bool| {
-        let config = PerceptionConfig { people_every: 1, pose_every: 0, emotion_enabled: false, small_faces, ..PerceptionConfig::default() };
+        let config = PerceptionConfig {
+            people_every: 1,
+            pose_every: 0,
+            emotion_enabled: false,
+            small_faces,
+            ..PerceptionConfig::default()
+        };
         let mut perception = Perception::new(&common::models(), config).unwrap();
         let (mut hit, mut total, mut smallest) = (0, 0, f32::MAX);
         for (canvas, truth) in &photos {
-            let mut cam = CameraPerception::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() }, TrackerConfig::default(), None);
+            let mut cam = CameraPerception::new(
+                BlurConfig { hold_frames: 0, ..BlurConfig::default() },
+                TrackerConfig::default(),
+                None,
+            );
             perception.process(Frame::from_rgb_image(canvas, meta()), &mut cam).unwrap();
             for t in truth {
                 total += 1;
@@ -306,7 +329,9 @@ fn faces_too_small_for_the_whole_frame_are_found_around_the_people() {
     };
     let (without, total, _) = found(false);
     let (with, _, smallest) = found(true);
-    println!("far faces (11-33 px) in 1280x720: {without}/{total} found by the whole-frame pass, {with}/{total} with the small-face pass (smallest found {smallest:.1} px)");
+    println!(
+        "far faces (11-33 px) in 1280x720: {without}/{total} found by the whole-frame pass, {with}/{total} with the small-face pass (smallest found {smallest:.1} px)"
+    );
     assert!(with >= without + 5, "the small-face pass must find clearly more faces: {without} -> {with} of {total}");
     assert!(smallest <= 14.0, "faces of about 10 px must be found (smallest {smallest:.1} px)");
 }
