@@ -325,7 +325,7 @@ def cameras_section(work, old, seconds=60):
         cfg = camera_config(work, 4, extra)
         for f in Path(work).glob("cams.sqlite*"):
             f.unlink()
-        wall, peak, stdout = timed([exe, "run", "--config", cfg, "--json", "--duration", seconds], cwd=work)
+        wall, peak, stdout = timed([exe, "run", "--config", cfg, "--json", "--for", seconds], cwd=work)
         r = json.loads(stdout)
         proc = sum(c["frames_processed"] for c in r["cameras"])
         drop = sum(c["frames_dropped"] for c in r["cameras"])
