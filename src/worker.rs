@@ -197,6 +197,7 @@ pub struct Perception {
     face_boxes: Vec<BoxInImage>,
     boxes: Vec<PersonBox>,
     poses: Vec<Person>,
+    pose_match: PoseMatch,
     people: Vec<Person>,
     regions: Vec<Region>,
     detections: Vec<Detection>,
@@ -305,28 +306,38 @@ fn covered(head: &BoxInImage, faces: &[BoxInImage]) -> bool {
     faces.iter().any(|f| f.intersection(head) >= 0.5 * head.area().min(f.area()) || f.contains(head.centre()))
 }
 
+/// Buffers for [`match_poses`], reused from frame to frame.
+#[derive(Default)]
+struct PoseMatch {
+    pairs: Vec<(f32, usize, usize)>,
+    used: Vec<bool>,
+    /// Per detected box: the index of its pose model person, if any.
+    of_box: Vec<Option<usize>>,
+}
+
 /// The pose model's person that belongs to each detected box (greedy by IoU, at least `min_iou`), as
-/// indices into `poses`.
-fn match_poses(boxes: &[PersonBox], poses: &[Person], min_iou: f32) -> Vec<Option<usize>> {
-    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+/// indices into `poses`, in `m.of_box`.
+fn match_poses(boxes: &[PersonBox], poses: &[Person], min_iou: f32, m: &mut PoseMatch) {
+    m.pairs.clear();
     for (i, b) in boxes.iter().enumerate() {
         for (j, p) in poses.iter().enumerate() {
             let iou = b.bbox.iou(&p.bbox);
             if iou >= min_iou {
-                pairs.push((iou, i, j));
+                m.pairs.push((iou, i, j));
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut out = vec![None; boxes.len()];
-    let mut used = vec![false; poses.len()];
-    for (_, i, j) in pairs {
-        if out[i].is_none() && !used[j] {
-            out[i] = Some(j);
-            used[j] = true;
+    m.pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    m.of_box.clear();
+    m.of_box.resize(boxes.len(), None);
+    m.used.clear();
+    m.used.resize(poses.len(), false);
+    for &(_, i, j) in &m.pairs {
+        if m.of_box[i].is_none() && !m.used[j] {
+            m.of_box[i] = Some(j);
+            m.used[j] = true;
         }
     }
-    out
 }
 
 /// A head region smaller than this at the face detector's scale gets the small-face pass (RetinaFace's
@@ -367,16 +378,13 @@ impl Perception {
             face_boxes: Vec::new(),
             boxes: Vec::new(),
             poses: Vec::new(),
+            pose_match: PoseMatch::default(),
             people: Vec::new(),
             regions: Vec::new(),
             detections: Vec::new(),
             tracks: Vec::new(),
             times: StageTimes::default(),
         })
-    }
-
-    pub fn config(&self) -> &PerceptionConfig {
-        &self.config
     }
 
     /// One more face pass over the heads of the people whose faces are too small for the whole-frame
@@ -476,8 +484,8 @@ impl Perception {
         if people_due && cfg.small_faces {
             self.small_face_pass(&view)?;
         }
-        let matched = match_poses(&self.boxes, &self.poses, POSE_MATCH_IOU);
-        for (b, m) in self.boxes.iter().zip(&matched) {
+        match_poses(&self.boxes, &self.poses, POSE_MATCH_IOU, &mut self.pose_match);
+        for (b, m) in self.boxes.iter().zip(&self.pose_match.of_box) {
             let keypoints = m.map_or([NO_KEYPOINT; 17], |j| self.poses[j].keypoints);
             self.people.push(Person { bbox: b.bbox, score: b.score, keypoints });
         }
@@ -662,9 +670,12 @@ mod tests {
         b.bbox = BoxInImage::new(5.0, 5.0, 100.0, 290.0);
         let mut far = person(&[]);
         far.bbox = BoxInImage::new(2000.0, 0.0, 2100.0, 300.0);
-        assert_eq!(match_poses(&boxes, &[a, b, far], POSE_MATCH_IOU), vec![Some(1), Some(0), None]);
+        let mut m = PoseMatch::default();
+        match_poses(&boxes, &[a, b, far], POSE_MATCH_IOU, &mut m);
+        assert_eq!(m.of_box, vec![Some(1), Some(0), None]);
         // More people than poses: every person stays, the unmatched ones without keypoints.
-        assert_eq!(match_poses(&boxes, &[], POSE_MATCH_IOU), vec![None, None, None]);
+        match_poses(&boxes, &[], POSE_MATCH_IOU, &mut m);
+        assert_eq!(m.of_box, vec![None, None, None]);
     }
 
     #[test]

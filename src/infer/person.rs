@@ -113,6 +113,7 @@ pub struct PersonDetector {
     candidates: Vec<(PersonBox, bool)>,
     keep: Vec<usize>,
     merged: Vec<(PersonBox, bool)>,
+    gone: Vec<bool>,
 }
 
 impl PersonDetector {
@@ -127,23 +128,13 @@ impl PersonDetector {
             candidates: Vec::new(),
             keep: Vec::new(),
             merged: Vec::new(),
+            gone: Vec::new(),
         })
-    }
-
-    pub fn config(&self) -> &PersonConfig {
-        &self.config
     }
 
     /// The tile side for a frame of this size (0: the whole frame).
     fn effective_tile_px(&self, width: u32, height: u32) -> u32 {
         if width.max(height) <= self.config.tile_above { 0 } else { self.config.tile_px }
-    }
-
-    /// How many model runs one frame of this size takes.
-    pub fn tiles_for(&self, width: u32, height: u32) -> usize {
-        let mut t = Vec::new();
-        tiles(width, height, self.effective_tile_px(width, height), &mut t);
-        t.len()
     }
 
     /// Finds the people in `frame`, replacing the contents of `people`.
@@ -161,7 +152,9 @@ impl PersonDetector {
         // halves become one box).
         self.merged.clear();
         self.merged.extend(self.keep.iter().map(|&k| self.candidates[k]));
-        let mut gone = vec![false; self.merged.len()];
+        let gone = &mut self.gone;
+        gone.clear();
+        gone.resize(self.merged.len(), false);
         for i in 0..self.merged.len() {
             let (p, cut) = self.merged[i];
             if !cut || gone[i] {
@@ -187,7 +180,7 @@ impl PersonDetector {
                 gone[i] = true;
             }
         }
-        people.extend(self.merged.iter().zip(&gone).filter(|(_, g)| !**g).map(|(m, _)| m.0));
+        people.extend(self.merged.iter().zip(gone.iter()).filter(|(_, g)| !**g).map(|(m, _)| m.0));
         Ok(())
     }
 

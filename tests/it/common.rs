@@ -164,3 +164,36 @@ pub fn detail(view: &iobox::capture::RgbView<'_>, left: u32, top: u32, width: u3
     }
     sum / n.max(1.0)
 }
+
+/// Runs every dlib photo through `perception` (no hold-over) and counts the annotated faces whose centre
+/// lies in a blurred region: (faces with their centre blurred, faces, sum of `count(&processed)`).
+pub fn dlib_centres_blurred(
+    perception: &mut iobox::worker::Perception,
+    count: impl Fn(&iobox::worker::Processed) -> usize,
+) -> (usize, usize, usize) {
+    use iobox::anonymize::BlurConfig;
+    use iobox::track::TrackerConfig;
+    use iobox::worker::CameraPerception;
+    let (mut covered, mut total, mut counted) = (0, 0, 0);
+    for xml in ["training.xml", "testing.xml"] {
+        for (file, boxes) in dlib_boxes(&data("dlib_faces").join(xml)) {
+            let mut cam = CameraPerception::new(
+                BlurConfig { hold_frames: 0, ..BlurConfig::default() },
+                TrackerConfig::default(),
+                None,
+            );
+            let out = perception
+                .process(iobox::capture::still::read(&data("dlib_faces").join(&file)).unwrap(), &mut cam)
+                .unwrap();
+            counted += count(&out);
+            let regions = cam.anonymizer.last_regions();
+            for b in boxes {
+                total += 1;
+                if regions.iter().any(|r| r.contains(b.left + b.width / 2, b.top + b.height / 2)) {
+                    covered += 1;
+                }
+            }
+        }
+    }
+    (covered, total, counted)
+}

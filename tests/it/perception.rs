@@ -123,27 +123,7 @@ fn the_pose_model_alone_still_blurs_most_faces_when_the_face_detector_sees_none(
         ..PerceptionConfig::default()
     };
     let mut perception = Perception::new(&common::models(), config).unwrap();
-    let (mut total, mut covered, mut heads) = (0, 0, 0);
-    for xml in ["training.xml", "testing.xml"] {
-        for (file, boxes) in common::dlib_boxes(&common::data("dlib_faces").join(xml)) {
-            let mut cam = CameraPerception::new(
-                BlurConfig { hold_frames: 0, ..BlurConfig::default() },
-                TrackerConfig::default(),
-                None,
-            );
-            let out =
-                perception.process(still::read(&common::data("dlib_faces").join(&file)).unwrap(), &mut cam).unwrap();
-            heads += out.heads_added;
-            let regions = cam.anonymizer.last_regions();
-            for b in boxes {
-                total += 1;
-                let centre = (b.left + b.width / 2, b.top + b.height / 2);
-                if regions.iter().any(|r| r.contains(centre.0, centre.1)) {
-                    covered += 1;
-                }
-            }
-        }
-    }
+    let (covered, total, heads) = common::dlib_centres_blurred(&mut perception, |o| o.heads_added);
     println!("pose-only head blur: {covered}/{total} annotated faces have their centre blurred ({heads} head regions)");
     // MoveNet reports at most six people per frame and these are group photos of up to seven, many cut off
     // at the chest: the backup catches most faces, not all (measured: 28 of 43).
