@@ -4,7 +4,7 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|report|dashboard] [--old REV]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|shedding|report|dashboard] [--old REV]
 
 --old REV builds iobox at git revision REV (default: the last commit before the person detector) into
 target/old/ and runs it beside the current build in the `people` and `cameras` sections.
@@ -349,10 +349,54 @@ settings one after the other in the same invocation. Frames offered: about {4 * 
     print(body)
 
 
+def four_cameras(work, exe, extra, seconds):
+    """One `iobox run` of four paced 1280x720 cameras: a table row's cells after the name."""
+    cfg = camera_config(work, 4, extra)
+    for f in Path(work).glob("cams.sqlite*"):
+        f.unlink()
+    wall, peak, stdout = timed([exe, "run", "--config", cfg, "--json", "--for", seconds], cwd=work)
+    r = json.loads(stdout)
+    proc = sum(c["frames_processed"] for c in r["cameras"])
+    drop = sum(c["frames_dropped"] for c in r["cameras"])
+    fps = [c.get("sustained_fps", c["frames_processed"] / r["seconds"]) for c in r["cameras"]]
+    w = r["workers"]
+    stage = lambda k: med([x.get(k, 0.0) for x in w])
+    shed = sum(x.get("frames_shed", 0) for x in w)
+    return (f"{proc} | {drop} ({drop / max(proc + drop, 1):.1%}) | {shed} | {min(fps):.1f}-{max(fps):.1f} | "
+            f"{stage('face_ms'):.1f} | {stage('people_ms'):.1f} | {stage('pose_ms'):.1f} | {peak:.0f} MiB")
+
+
+def shedding_section(work, seconds=30):
+    """Four paced 1280x720 cameras, the same settings with and without load shedding, side by side."""
+    cadence = "[people]\ntile_size = 0\nevery_n_frames = 3\n[pose]\nevery_n_frames = 6\n"
+    settings = [
+        ("defaults of main before load shedding: 1 worker, all cores per session", "[runtime]\nworkers = 1\nshed_load = false\n"),
+        ("defaults: 2 workers (one per core), 1 thread each, load shedding", ""),
+        ("2 workers, no load shedding", "[runtime]\nshed_load = false\n"),
+        ("whole-frame detector, people every 3rd, pose every 6th, no shedding", "[runtime]\nshed_load = false\n" + cadence),
+        ("whole-frame detector, people every 3rd, pose every 6th, load shedding", cadence),
+        ("near faces only (people and pose every 30th, no expressions): the floor", "[people]\ntile_size = 0\nevery_n_frames = 30\n[pose]\nevery_n_frames = 30\n[emotion]\nenabled = false\n"),
+    ]
+    rows = [f"| {name} | {four_cameras(work, IOBOX, extra, seconds)} |" for name, extra in settings]
+    body = f"""## Four cameras: load shedding (issue 9)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only shedding`. The four paced 1280x720
+cameras of the section above, {seconds} s per setting, one after the other in one invocation. With load
+shedding a worker that has on average a frame waiting per camera defers a due person-detector run (at most
+`people.every_n_frames` more frames; backup heads are held for that longest gap) and skips expressions; faces
+are still detected on every frame. "shed" counts the frames processed that way.
+
+| settings | frames processed | dropped | shed | sustained frames/s per camera | face ms | people ms | pose ms | peak RSS |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    replace_section("shedding", body)
+    print(body)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "report", "dashboard"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "shedding", "report", "dashboard"], default=None)
     ap.add_argument("--old", default=OLD_REV, help="git revision of the old pipeline ('' to skip it)")
     ap.add_argument("--seconds", type=int, default=60, help="cameras: seconds per setting")
     ap.add_argument("--requests", type=int, default=30, help="dashboard: requests per address")
@@ -369,6 +413,9 @@ def main():
                 people_section(work, old)
             if args.only in (None, "cameras"):
                 cameras_section(work, old, args.seconds)
+    if args.only in (None, "shedding"):
+        with tempfile.TemporaryDirectory() as work:
+            shedding_section(work, args.seconds)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):

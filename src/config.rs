@@ -169,6 +169,7 @@ pub struct RawRuntime {
     pub onnxruntime: Option<PathBuf>,
     pub workers: Option<usize>,
     pub intra_threads: Option<usize>,
+    pub shed_load: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -390,6 +391,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
 
     let mut perception = PerceptionConfig { tracker: raw.tracking.sanitized(), ..PerceptionConfig::default() };
+    if let Some(shed) = raw.runtime.shed_load {
+        perception.shed_load = shed;
+    }
     let size = |field: &str, v: u32| model_input_size(v).map_err(|m| invalid(field, m));
     let score = |field: &str, v: f32| min_score(v).map_err(|m| invalid(field, m));
     if let Some(s) = raw.face.input_size {
@@ -522,11 +526,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     if !(1..=1000).contains(&min_tracks) {
         return Err(invalid("privacy.min_tracks", format!("{min_tracks} is not between 1 and 1000")));
     }
-    let workers = raw.runtime.workers.unwrap_or(1);
+    // By default one worker per camera up to one per core, the cores shared out between them.
+    let cores = crate::infer::default_threads();
+    let workers = raw.runtime.workers.unwrap_or_else(|| cameras.len().clamp(1, cores));
     if !(1..=64).contains(&workers) {
         return Err(invalid("runtime.workers", format!("{workers} is not between 1 and 64")));
     }
-    let intra_threads = raw.runtime.intra_threads.unwrap_or_else(crate::infer::default_threads);
+    let intra_threads = raw.runtime.intra_threads.unwrap_or_else(|| (cores / workers).max(1));
     if !(1..=256).contains(&intra_threads) {
         return Err(invalid("runtime.intra_threads", format!("{intra_threads} is not between 1 and 256")));
     }
@@ -736,6 +742,23 @@ mod tests {
         let err =
             parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("confirm"), "{err}");
+    }
+
+    #[test]
+    fn workers_default_to_one_per_camera_up_to_the_cores_and_load_shedding_can_be_turned_off() {
+        let cores = crate::infer::default_threads();
+        let cams =
+            |n: usize| (0..n).map(|i| format!("[[camera]]\nname = \"c{i}\"\nkind = \"test\"\n")).collect::<String>();
+        for n in [1, 4] {
+            let c = parse(&cams(n)).unwrap();
+            assert_eq!(c.workers, n.min(cores), "{n} cameras");
+            assert_eq!(c.intra_threads, (cores / n.min(cores)).max(1), "{n} cameras");
+            assert!(c.perception.shed_load);
+        }
+        let c = parse(&format!("[runtime]\nworkers = 1\nshed_load = false\n{}", cams(4))).unwrap();
+        assert_eq!((c.workers, c.intra_threads, c.perception.shed_load), (1, cores, false));
+        let err = parse(&format!("[runtime]\nshed_load = 3\n{}", cams(1))).unwrap_err().to_string();
+        assert!(err.contains("shed_load"), "{err}");
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub struct PerceptionConfig {
     /// On frames with people whose faces are too small for the whole-frame face pass, look again at the
     /// region around their heads, enlarged (one more face run on those frames).
     pub small_faces: bool,
+    /// When the worker falls behind its cameras (see [`Perception::set_behind`]), a due person-detector
+    /// run may wait up to `people_every` more frames (pose with it) and expressions are skipped, so that
+    /// frames are not dropped; faces are still detected on every frame, and the backup regions are held
+    /// for the longest possible gap ([`PerceptionConfig::people_gap`]).
+    pub shed_load: bool,
     pub tracker: TrackerConfig,
 }
 
@@ -79,6 +84,7 @@ impl Default for PerceptionConfig {
             head_min_px: 8.0,
             emotion_smoothing: 0.3,
             small_faces: true,
+            shed_load: true,
             tracker: TrackerConfig::default(),
         }
     }
@@ -94,6 +100,22 @@ impl PerceptionConfig {
     /// model has run again, whatever `[blur] hold_frames` says.
     pub fn backup_hold(every: u32, hold_frames: u32) -> u32 {
         hold_frames.max(every)
+    }
+
+    /// The most frames between two person-detector runs: `people_every`, twice that when load may be shed.
+    pub fn people_gap(&self) -> u32 {
+        self.people_every * if self.shed_load { 2 } else { 1 }
+    }
+
+    /// Whether the person detector runs on a frame `gap` frames after its last run (`u32::MAX` before
+    /// the first): on schedule, unless the worker is shedding load and the longest gap is not reached.
+    pub fn people_due(&self, gap: u32, shedding: bool) -> bool {
+        gap >= self.people_every && !(shedding && self.shed_load && gap < self.people_gap())
+    }
+
+    /// The most frames between two pose runs.
+    pub fn pose_gap(&self) -> u32 {
+        self.pose_every * if self.shed_load { 2 } else { 1 }
     }
 
     /// Why this combination of cadences cannot run, if it cannot.
@@ -123,12 +145,16 @@ pub struct StageTimes {
     /// Blur time of frames in which something was blurred.
     pub blur: Ring,
     pub track: Ring,
+    /// Frames on which load was shed (see [`PerceptionConfig::shed_load`]).
+    pub shed: u64,
 }
 
 /// A worker's timings: medians per frame of each stage (ms), and the total time spent inside ONNX Runtime.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StageSummary {
     pub frames: u64,
+    /// Frames on which the worker was behind and shed load (person detector deferred, no expressions).
+    pub frames_shed: u64,
     pub face_ms: f64,
     pub people_ms: f64,
     pub pose_ms: f64,
@@ -202,6 +228,7 @@ pub struct Perception {
     regions: Vec<Region>,
     detections: Vec<Detection>,
     tracks: Vec<TrackState>,
+    behind: bool,
     pub times: StageTimes,
 }
 
@@ -211,6 +238,10 @@ pub struct CameraPerception {
     pub anonymizer: Anonymizer,
     tracker: Tracker,
     frame_no: u64,
+    /// Frames since the person detector last ran on this camera (`u32::MAX` before the first run).
+    since_people: u32,
+    /// Person-detector runs so far (pose runs on every `pose_every / people_every`-th).
+    people_runs: u64,
     smoothed: HashMap<TrackId, EmotionProbs>,
     pub calibration: Option<Calibration>,
     /// Faces of the last frame.
@@ -231,6 +262,8 @@ impl CameraPerception {
             anonymizer: Anonymizer::new(blur),
             tracker: Tracker::new(tracker),
             frame_no: 0,
+            since_people: u32::MAX,
+            people_runs: 0,
             smoothed: HashMap::new(),
             calibration,
             faces: Vec::new(),
@@ -383,6 +416,7 @@ impl Perception {
             regions: Vec::new(),
             detections: Vec::new(),
             tracks: Vec::new(),
+            behind: false,
             times: StageTimes::default(),
         })
     }
@@ -422,6 +456,12 @@ impl Perception {
         Ok(())
     }
 
+    /// Tells the worker whether it has fallen behind its cameras (frames are waiting); with
+    /// `shed_load`, the next frames then skip what can wait (see [`PerceptionConfig::shed_load`]).
+    pub fn set_behind(&mut self, behind: bool) {
+        self.behind = behind;
+    }
+
     pub fn summary(&self) -> StageSummary {
         let pose = self.pose.as_ref().map(|p| &p.run_time);
         let people = self.people_model.as_ref().map(|p| &p.run_time);
@@ -432,6 +472,7 @@ impl Perception {
             + emotion.map_or(0.0, |r| r.total_ms());
         StageSummary {
             frames: self.times.face.count(),
+            frames_shed: self.times.shed,
             face_ms: self.times.face.median_ms(),
             people_ms: self.times.people.median_ms(),
             pose_ms: self.times.pose.median_ms(),
@@ -464,8 +505,19 @@ impl Perception {
             cam.tracker.set_frames_per_update(cfg.people_every);
         }
         cam.frame_no += 1;
-        let people_due = self.people_model.is_some() && frame_no.is_multiple_of(cfg.people_every.max(1) as u64);
-        let pose_due = people_due && self.pose.is_some() && frame_no.is_multiple_of(cfg.pose_every.max(1) as u64);
+        let shedding = self.behind && cfg.shed_load;
+        self.times.shed += u64::from(shedding);
+        let gap = cam.since_people.saturating_add(1);
+        let people_due = self.people_model.is_some() && cfg.people_due(gap, shedding);
+        let pose_due = people_due
+            && self.pose.is_some()
+            && cam.people_runs.is_multiple_of((cfg.pose_every / cfg.people_every.max(1)).max(1) as u64);
+        if people_due {
+            cam.since_people = 0;
+            cam.people_runs += 1;
+        } else {
+            cam.since_people = gap;
+        }
         self.boxes.clear();
         self.poses.clear();
         self.people.clear();
@@ -500,7 +552,7 @@ impl Perception {
 
         // 4. Expressions, on the raw crops; only probabilities are kept.
         self.emotions.clear();
-        if let Some(emotion) = self.emotion.as_mut() {
+        if let Some(emotion) = self.emotion.as_mut().filter(|_| !shedding) {
             let t = std::time::Instant::now();
             emotion.classify(&view, &self.face_boxes, &mut self.emotions)?;
             if self.emotions.iter().any(Option::is_some) {
@@ -516,8 +568,8 @@ impl Perception {
         let hold = cam.anonymizer.hold_frames();
         self.regions.clear();
         self.regions.extend(self.face_boxes.iter().map(|&bbox| Region { bbox, hold_frames: hold }));
-        let pose_hold = PerceptionConfig::backup_hold(cfg.pose_every, hold);
-        let people_hold = PerceptionConfig::backup_hold(cfg.people_every, hold);
+        let pose_hold = PerceptionConfig::backup_hold(cfg.pose_gap(), hold);
+        let people_hold = PerceptionConfig::backup_hold(cfg.people_gap(), hold);
         let mut heads_added = 0;
         let first_pose_head = self.regions.len();
         for p in &self.poses {
@@ -627,6 +679,38 @@ impl Perception {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the load, the person detector runs at least every `people_gap()` frames (the span
+        /// the backup regions are held for) and never more often than every `people_every`; without load
+        /// it keeps its schedule.
+        #[test]
+        fn shedding_never_stretches_the_detector_past_the_held_span(
+            every in 1u32..10, shed in any::<bool>(), behind in proptest::collection::vec(any::<bool>(), 1..300)
+        ) {
+            let cfg = PerceptionConfig { people_every: every, shed_load: shed, ..PerceptionConfig::default() };
+            let mut since = u32::MAX;
+            let mut runs = Vec::new();
+            for (i, &b) in behind.iter().enumerate() {
+                let gap = since.saturating_add(1);
+                if cfg.people_due(gap, b) { runs.push(i); since = 0; } else { since = gap; }
+            }
+            prop_assert_eq!(runs.first(), Some(&0));
+            for w in runs.windows(2) {
+                let gap = (w[1] - w[0]) as u32;
+                prop_assert!(gap >= every && gap <= cfg.people_gap(), "gap {} every {}", gap, every);
+                // A run later than scheduled only ever follows frames that were all behind.
+                prop_assert!(behind[w[0] + every as usize..w[1]].iter().all(|&x| x));
+            }
+            let last = *runs.last().unwrap();
+            prop_assert!((behind.len() - 1 - last) < cfg.people_gap() as usize);
+            if !shed {
+                prop_assert!(runs.iter().enumerate().all(|(k, &i)| i == k * every as usize));
+            }
+        }
+    }
+
     use super::*;
     use crate::infer::pose::Keypoint;
 

@@ -115,6 +115,11 @@ impl FrameReceiver {
         self.rx.recv().map_err(|_| Disconnected)
     }
 
+    /// Frames queued and not yet taken.
+    pub fn waiting(&self) -> usize {
+        self.rx.len()
+    }
+
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
     }

@@ -78,6 +78,8 @@ struct CameraSlot {
     index: usize,
     name: String,
     rx: FrameReceiver,
+    /// A live (or paced) camera whose queue drops frames when the worker falls behind.
+    drops_when_behind: bool,
     perception: CameraPerception,
     recorder: Option<VideoWriter>,
     record_path: Option<PathBuf>,
@@ -179,6 +181,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             index: i,
             name: cam.source.name.clone(),
             rx,
+            drops_when_behind: cam.source.queue_policy() == capture::queue::QueuePolicy::DropOldest,
             perception: CameraPerception::new(config.blur, config.perception.tracker, calibrations[i].take()),
             recorder: None,
             record_path: fill(&config.record),
@@ -326,6 +329,12 @@ fn worker_loop(
             (Some(start), Some(pts)) => start + pts.as_millis() as i64,
             _ => meta.captured_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
         };
+        // Behind: on average a frame is waiting for every open camera of this worker that would drop
+        // frames (a file read as fast as possible only waits).
+        let live = cams.iter().filter(|c| c.open && c.drops_when_behind);
+        let (open, waiting) = live.fold((0, 0), |(n, w), c| (n + 1, w + c.rx.waiting()));
+        perception.set_behind(open > 0 && waiting >= open);
+        let slot = &mut cams[i];
         match perception.process(frame, &mut slot.perception) {
             Ok(out) => {
                 slot.processed += 1;
