@@ -368,7 +368,7 @@ def shedding_section(work, seconds=30):
 {machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only shedding`. The four paced 1280x720
 cameras of the section above, {seconds} s per setting, one after the other in one invocation. With load
 shedding a worker that has on average a frame waiting per camera defers a due person-detector run (at most
-`people.every_n_frames` more frames; backup heads are held for that longest gap) and skips expressions; faces
+`people.every_n_frames` more frames; the last runs' backup heads are blurred again on every deferred frame) and skips expressions; faces
 are still detected on every frame. "shed" counts the frames processed that way.
 
 | settings | frames processed | dropped | shed | sustained frames/s per camera | face ms | people ms | pose ms | blur ms | peak RSS |

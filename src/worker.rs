@@ -63,8 +63,9 @@ pub struct PerceptionConfig {
     pub small_faces: bool,
     /// When the worker falls behind its cameras (see [`Perception::set_behind`]), a due person-detector
     /// run may wait up to `people_every` more frames (pose with it) and expressions are skipped, so that
-    /// frames are not dropped; faces are still detected on every frame, and the backup regions are held
-    /// for the longest possible gap ([`PerceptionConfig::people_gap`]).
+    /// frames are not dropped; faces are still detected on every frame, and the backup heads of the last
+    /// runs are blurred again on every frame where a run is deferred (at most [`PerceptionConfig::people_gap`]
+    /// frames between runs).
     pub shed_load: bool,
     pub tracker: TrackerConfig,
 }
@@ -111,11 +112,6 @@ impl PerceptionConfig {
     /// the first): on schedule, unless the worker is shedding load and the longest gap is not reached.
     pub fn people_due(&self, gap: u32, shedding: bool) -> bool {
         gap >= self.people_every && !(shedding && self.shed_load && gap < self.people_gap())
-    }
-
-    /// The most frames between two pose runs.
-    pub fn pose_gap(&self) -> u32 {
-        self.pose_every * if self.shed_load { 2 } else { 1 }
     }
 
     /// Why this combination of cadences cannot run, if it cannot.
@@ -242,6 +238,10 @@ pub struct CameraPerception {
     since_people: u32,
     /// Person-detector runs so far (pose runs on every `pose_every / people_every`-th).
     people_runs: u64,
+    /// Backup heads of the last pose run and the last person-detector run, blurred again on frames
+    /// where a due detector run is deferred.
+    pose_backup: Vec<Region>,
+    people_backup: Vec<Region>,
     smoothed: HashMap<TrackId, EmotionProbs>,
     pub calibration: Option<Calibration>,
     /// Faces of the last frame.
@@ -264,6 +264,8 @@ impl CameraPerception {
             frame_no: 0,
             since_people: u32::MAX,
             people_runs: 0,
+            pose_backup: Vec::new(),
+            people_backup: Vec::new(),
             smoothed: HashMap::new(),
             calibration,
             faces: Vec::new(),
@@ -568,8 +570,15 @@ impl Perception {
         let hold = cam.anonymizer.hold_frames();
         self.regions.clear();
         self.regions.extend(self.face_boxes.iter().map(|&bbox| Region { bbox, hold_frames: hold }));
-        let pose_hold = PerceptionConfig::backup_hold(cfg.pose_gap(), hold);
-        let people_hold = PerceptionConfig::backup_hold(cfg.people_gap(), hold);
+        let pose_hold = PerceptionConfig::backup_hold(cfg.pose_every, hold);
+        let people_hold = PerceptionConfig::backup_hold(cfg.people_every, hold);
+        // A detector run deferred while shedding load: the backup heads of the last runs are blurred again
+        // (held once more from this frame), so that a deferral never lets them lapse.
+        let deferred = self.people_model.is_some() && !people_due && cfg.people_due(gap, false);
+        if deferred {
+            self.regions.extend_from_slice(&cam.pose_backup);
+            self.regions.extend_from_slice(&cam.people_backup);
+        }
         let mut heads_added = 0;
         let first_pose_head = self.regions.len();
         for p in &self.poses {
@@ -581,6 +590,7 @@ impl Perception {
             }
         }
         let mut person_heads_added = 0;
+        let first_person_head = self.regions.len();
         for b in &self.boxes {
             let head = head_region(&b.bbox);
             if head.height() < cfg.head_min_px {
@@ -607,6 +617,17 @@ impl Perception {
                 let path = BoxInImage::new(h0.x1.min(h1.x1), h0.y1.min(h1.y1), h0.x2.max(h1.x2), h0.y2.max(h1.y2));
                 self.regions.push(Region { bbox: path, hold_frames: people_hold });
             }
+        }
+
+        // What a deferral blurs again: the person heads and paths of the last detector run and the pose
+        // heads of the last pose run.
+        if pose_due {
+            cam.pose_backup.clear();
+            cam.pose_backup.extend_from_slice(&self.regions[first_pose_head..first_person_head]);
+        }
+        if people_due {
+            cam.people_backup.clear();
+            cam.people_backup.extend_from_slice(&self.regions[first_person_head..]);
         }
 
         // The blur: from here on only the anonymized frame exists.
