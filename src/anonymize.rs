@@ -107,10 +107,15 @@ pub struct Anonymizer {
     scratch: Scratch,
 }
 
-/// Detections overlapping a held region this much replace it.
-const SAME_REGION_IOU: f32 = 0.3;
+/// A new region that covers at least this share of a held region's area replaces it (the same face found
+/// again, a little moved). A smaller region inside a held one (a face box inside a person's head region)
+/// never replaces it: the held region stays blurred for its own hold.
+const REPLACES_HELD: f32 = 0.8;
 /// A held region grows by this fraction per side for each frame it is not seen.
 const HOLD_GROWTH: f32 = 0.05;
+/// [`Anonymizer::held_after`] stops growing after this many frames (a region held for long covers much of
+/// the frame by then).
+const MAX_HELD_GROWTH_STEPS: u32 = 64;
 
 impl Anonymizer {
     pub fn new(config: BlurConfig) -> Self {
@@ -122,6 +127,11 @@ impl Anonymizer {
             regions: Vec::new(),
             scratch: Scratch::default(),
         }
+    }
+
+    /// The region `bbox` becomes when it has been held for `frames` frames without being found again.
+    pub fn held_after(bbox: BoxInImage, frames: u32) -> BoxInImage {
+        (0..frames.min(MAX_HELD_GROWTH_STEPS)).fold(bbox, |b, _| b.expanded(HOLD_GROWTH))
     }
 
     /// Frames a detection stays blurred after it was last seen (`[blur] hold_frames`).
@@ -155,10 +165,10 @@ impl Anonymizer {
             self.next_held.push(Held { region: r.bbox, frames_left: r.hold_frames.max(self.config.hold_frames) });
         }
         for held in &self.held {
-            // Found again: a new region in the same place replaces the held one, unless the new one would
-            // be let go sooner (a face box inside a head that the pose model must find again).
+            // Found again: a new region that covers the held one replaces it, unless the new one would be
+            // let go sooner (a face box inside a head that the pose model must find again).
             let seen_again = regions.iter().any(|r| {
-                (r.bbox.iou(&held.region) > SAME_REGION_IOU || r.bbox.contains(held.region.centre()))
+                r.bbox.intersection(&held.region) >= REPLACES_HELD * held.region.area()
                     && r.hold_frames.max(self.config.hold_frames) + 1 >= held.frames_left
             });
             if !seen_again && held.frames_left > 0 {
@@ -517,6 +527,45 @@ mod tests {
             PixelRect { x: (frame.width() - side) / 2, y: (frame.height() - side) / 2, width: side, height: side };
         let m = (side as f32 * 0.2 / 1.4).round() as u32;
         (region, PixelRect { x: region.x + m, y: region.y + m, width: side - 2 * m, height: side - 2 * m })
+    }
+
+    #[test]
+    fn a_face_box_inside_a_held_head_region_does_not_cut_the_head_short() {
+        // A person's head region held for 5 frames; from the next frame on a face box, inside it and held
+        // for 2, is found on every frame. The head region must stay blurred for its whole hold, and the
+        // face box must not replace it.
+        let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured_at: std::time::SystemTime::now(), fps: None };
+        let pixels = image::RgbImage::new(640, 480);
+        let mut anonymizer = Anonymizer::new(BlurConfig { hold_frames: 2, margin: 0.0, ..BlurConfig::default() });
+        let head = BoxInImage::new(100.0, 50.0, 325.0, 174.0);
+        let face = BoxInImage::new(170.0, 60.0, 250.0, 150.0);
+        let head_rect = head.to_pixel_rect(640, 480).unwrap();
+        for frame_no in 0..=5 {
+            let regions: &[Region] = if frame_no == 0 {
+                &[Region { bbox: head, hold_frames: 5 }]
+            } else {
+                &[Region { bbox: face, hold_frames: 2 }]
+            };
+            anonymizer.anonymize_regions(Frame::from_rgb_image(&pixels, meta), regions);
+            let covers = |r: &PixelRect| {
+                r.x <= head_rect.x
+                    && r.y <= head_rect.y
+                    && r.x + r.width >= head_rect.x + head_rect.width
+                    && r.y + r.height >= head_rect.y + head_rect.height
+            };
+            assert!(
+                anonymizer.last_regions().iter().any(covers),
+                "frame {frame_no}: head {head_rect:?} not covered by {:?}",
+                anonymizer.last_regions()
+            );
+        }
+        // The same face found again, a little moved, replaces its held box: one region, not a trail.
+        let moved = BoxInImage::new(172.0, 61.0, 252.0, 151.0);
+        for _ in 0..6 {
+            anonymizer
+                .anonymize_regions(Frame::from_rgb_image(&pixels, meta), &[Region { bbox: moved, hold_frames: 2 }]);
+        }
+        assert_eq!(anonymizer.last_regions().len(), 1, "{:?}", anonymizer.last_regions());
     }
 
     #[test]

@@ -573,11 +573,16 @@ impl Perception {
         let pose_hold = PerceptionConfig::backup_hold(cfg.pose_every, hold);
         let people_hold = PerceptionConfig::backup_hold(cfg.people_every, hold);
         // A detector run deferred while shedding load: the backup heads of the last runs are blurred again
-        // (held once more from this frame), so that a deferral never lets them lapse.
+        // (held once more from this frame, as large as they have grown while held since that run), so that
+        // a deferral never lets them lapse.
         let deferred = self.people_model.is_some() && !people_due && cfg.people_due(gap, false);
         if deferred {
-            self.regions.extend_from_slice(&cam.pose_backup);
-            self.regions.extend_from_slice(&cam.people_backup);
+            let again = cam
+                .pose_backup
+                .iter()
+                .chain(&cam.people_backup)
+                .map(|r| Region { bbox: Anonymizer::held_after(r.bbox, gap), hold_frames: r.hold_frames });
+            self.regions.extend(again);
         }
         let mut heads_added = 0;
         let first_pose_head = self.regions.len();
@@ -703,9 +708,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Whatever the load, the person detector runs at least every `people_gap()` frames (the span
-        /// the backup regions are held for) and never more often than every `people_every`; without load
-        /// it keeps its schedule.
+        /// Whatever the load, the person detector runs at least every `people_gap()` frames and never
+        /// more often than every `people_every`; without load it keeps its schedule.
         #[test]
         fn shedding_never_stretches_the_detector_past_the_held_span(
             every in 1u32..10, shed in any::<bool>(), behind in proptest::collection::vec(any::<bool>(), 1..300)

@@ -166,17 +166,36 @@ fn copy(frame: &Frame) -> Frame {
     Frame::from_rgb_image(&frame.view().to_rgb_image(), frame.meta)
 }
 
+/// People and pose on every frame: each frame's heads.
+fn reference() -> PerceptionConfig {
+    PerceptionConfig { people_every: 1, pose_every: 1, emotion_enabled: false, ..PerceptionConfig::default() }
+}
+
 #[test]
 fn every_head_on_every_frame_is_smoothed_when_the_models_run_every_tenth_frame() {
     // The reference: the person detector on every frame of the raw clip gives each frame's heads. The run
     // under test detects people and pose only every 10th frame with a hold-over of 2: the backup regions
     // must still cover every reference head on the nine frames in between, and smooth it.
-    let reference_config =
-        PerceptionConfig { people_every: 1, pose_every: 1, emotion_enabled: false, ..PerceptionConfig::default() };
-    let sparse_config = PerceptionConfig { people_every: 10, pose_every: 10, ..reference_config };
+    heads_between_runs_are_smoothed(PerceptionConfig { people_every: 10, pose_every: 10, ..reference() }, false);
+}
+
+#[test]
+fn every_head_on_every_frame_is_smoothed_while_the_worker_sheds_load() {
+    // Scheduled every 5th frame, but the worker is always behind: each run is deferred to every 10th frame,
+    // past the backup regions' hold of 5; the deferred frames must blur the last runs' heads again.
+    let shedding = PerceptionConfig { people_every: 5, pose_every: 5, shed_load: true, ..reference() };
+    heads_between_runs_are_smoothed(shedding, true);
+}
+
+/// Runs `sparse_config` (whose person detector runs on every 10th frame) beside a reference that detects
+/// people on every frame, on the first 330 frames of the sample clip, and asserts that every head the
+/// reference tracked at the last sparse run is covered and smoothed on every frame.
+fn heads_between_runs_are_smoothed(sparse_config: PerceptionConfig, behind: bool) {
+    let reference_config = reference();
     let blur = BlurConfig { hold_frames: 2, ..BlurConfig::default() };
     let mut reference = Perception::new(&common::models(), reference_config).unwrap();
     let mut sparse = Perception::new(&common::models(), sparse_config).unwrap();
+    sparse.set_behind(behind);
     let mut ref_cam = CameraPerception::new(blur, TrackerConfig::default(), None);
     let mut cam = CameraPerception::new(blur, TrackerConfig::default(), None);
 
