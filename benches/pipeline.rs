@@ -1,5 +1,6 @@
 //! Per-stage micro-benchmarks on real media: `cargo bench --bench pipeline`.
 
+use iobox::testing::RawPixels;
 use std::path::PathBuf;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -21,17 +22,17 @@ fn stages(c: &mut Criterion) {
     let mut faces = Vec::new();
 
     c.bench_function("face detection, 768x432 frame at 640 px", |b| {
-        b.iter(|| detector.detect(&room.view(), &mut faces).unwrap())
+        b.iter(|| detector.detect(&room.raw_view(), &mut faces).unwrap())
     });
-    detector.detect(&group.view(), &mut faces).unwrap();
+    detector.detect(&group.raw_view(), &mut faces).unwrap();
     let boxes: Vec<BoxInImage> = faces.iter().map(|f| f.bbox).collect();
     assert!(boxes.len() >= 6);
     let mut anonymizer = Anonymizer::new(BlurConfig { hold_frames: 0, ..BlurConfig::default() });
-    let pixels = group.view().to_rgb_image();
+    let pixels = group.raw_image();
     c.bench_function("gaussian blur of 6 faces, 500x332 photo", |b| {
         b.iter_batched(
             || Frame::from_rgb_image(&pixels, group.meta),
-            |f| anonymizer.anonymize(f, &boxes),
+            |f| iobox::testing::anonymize(&mut anonymizer, f, &boxes),
             BatchSize::SmallInput,
         )
     });
@@ -42,7 +43,7 @@ fn stages(c: &mut Criterion) {
 /// default margin).
 fn blur_sizes(c: &mut Criterion) {
     let group = still::read(&root().join("tests/data/dlib_faces/2008_002470.jpg")).unwrap();
-    let pixels = image::imageops::resize(&group.view().to_rgb_image(), 1280, 720, image::imageops::Triangle);
+    let pixels = image::imageops::resize(&group.raw_image(), 1280, 720, image::imageops::Triangle);
     let config = BlurConfig { hold_frames: 0, ..BlurConfig::default() };
     // A face box whose grown region is `side` x `side` pixels.
     let face = |x: f32, y: f32, side: f32| {
@@ -60,7 +61,7 @@ fn blur_sizes(c: &mut Criterion) {
             c.bench_function(&format!("{method:?} blur, {name}, 1280x720 frame"), |b| {
                 b.iter_batched(
                     || Frame::from_rgb_image(&pixels, group.meta),
-                    |f| anonymizer.anonymize(f, boxes),
+                    |f| iobox::testing::anonymize(&mut anonymizer, f, boxes),
                     BatchSize::SmallInput,
                 )
             });
@@ -76,20 +77,20 @@ fn perception(c: &mut Criterion) {
     let mut pose = PoseEstimator::new(&models, PoseConfig::default()).unwrap();
     let mut people = Vec::new();
     c.bench_function("pose (MoveNet, 256 px), 640x429 photo with 4 people", |b| {
-        b.iter(|| pose.estimate(&room.view(), &mut people).unwrap())
+        b.iter(|| pose.estimate(&room.raw_view(), &mut people).unwrap())
     });
 
     let group = still::read(&root().join("tests/data/dlib_faces/2008_002470.jpg")).unwrap();
     let mut detector = FaceDetector::new(&models, FaceConfig::default()).unwrap();
     let mut faces = Vec::new();
-    detector.detect(&group.view(), &mut faces).unwrap();
+    detector.detect(&group.raw_view(), &mut faces).unwrap();
     let one: Vec<BoxInImage> = faces.iter().take(1).map(|f| f.bbox).collect();
     let all: Vec<BoxInImage> = faces.iter().map(|f| f.bbox).collect();
     let mut emotion = EmotionClassifier::new(&models, EmotionConfig::default()).unwrap();
     let mut probs = Vec::new();
-    c.bench_function("emotion, 1 face", |b| b.iter(|| emotion.classify(&group.view(), &one, &mut probs).unwrap()));
+    c.bench_function("emotion, 1 face", |b| b.iter(|| emotion.classify(&group.raw_view(), &one, &mut probs).unwrap()));
     c.bench_function(&format!("emotion, {} faces in one batch", all.len()), |b| {
-        b.iter(|| emotion.classify(&group.view(), &all, &mut probs).unwrap())
+        b.iter(|| emotion.classify(&group.raw_view(), &all, &mut probs).unwrap())
     });
 }
 

@@ -43,7 +43,7 @@ impl Default for BlurConfig {
     }
 }
 
-/// A frame in which every known face has been blurred. Only [`Anonymizer::anonymize`] makes one; every
+/// A frame in which every known face has been blurred. Only [`Anonymizer`] makes one (in the worker's path); every
 /// path by which pixels leave the process (video files, stills, previews, overlays) takes this type.
 pub struct AnonymizedFrame {
     frame: Frame,
@@ -102,7 +102,6 @@ pub struct Anonymizer {
     config: BlurConfig,
     held: Vec<Held>,
     next_held: Vec<Held>,
-    regions_in: Vec<Region>,
     regions: Vec<PixelRect>,
     scratch: Scratch,
 }
@@ -119,14 +118,7 @@ const MAX_HELD_GROWTH_STEPS: u32 = 64;
 
 impl Anonymizer {
     pub fn new(config: BlurConfig) -> Self {
-        Self {
-            config,
-            held: Vec::new(),
-            next_held: Vec::new(),
-            regions_in: Vec::new(),
-            regions: Vec::new(),
-            scratch: Scratch::default(),
-        }
+        Self { config, held: Vec::new(), next_held: Vec::new(), regions: Vec::new(), scratch: Scratch::default() }
     }
 
     /// The region `bbox` becomes when it has been held for `frames` frames without being found again.
@@ -144,21 +136,9 @@ impl Anonymizer {
         &self.regions
     }
 
-    /// Blurs `detections` (plus regions held over from earlier frames) and returns the anonymized frame.
-    /// Each detection stays held for `hold_frames` of the config.
-    pub fn anonymize(&mut self, frame: Frame, detections: &[BoxInImage]) -> AnonymizedFrame {
-        let hold = self.config.hold_frames;
-        self.regions_in.clear();
-        self.regions_in.extend(detections.iter().map(|&bbox| Region { bbox, hold_frames: hold }));
-        let regions = std::mem::take(&mut self.regions_in);
-        let out = self.anonymize_regions(frame, &regions);
-        self.regions_in = regions;
-        out
-    }
-
     /// Blurs `regions`, each held for its own number of frames (never fewer than the config's
     /// `hold_frames`), plus the regions held over from earlier frames.
-    pub fn anonymize_regions(&mut self, mut frame: Frame, regions: &[Region]) -> AnonymizedFrame {
+    pub(crate) fn anonymize_regions(&mut self, mut frame: Frame, regions: &[Region]) -> AnonymizedFrame {
         let (w, h) = (frame.width(), frame.height());
         self.next_held.clear();
         for r in regions {

@@ -45,5 +45,7 @@ pub mod server;
 pub mod stats;
 pub mod stop;
 pub mod store;
+#[cfg(feature = "raw-pixels")]
+pub mod testing;
 pub mod track;
 pub mod worker;

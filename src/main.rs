@@ -437,7 +437,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 let desc = if cam.source.kind == iobox::capture::SourceKind::Usb {
                     format!("USB camera {}", cam.source.uri)
                 } else {
-                    cam.source.launch_description()?
+                    // Parsed and checked against the allow-list, as `run` will.
+                    cam.source.build_pipeline()?.2
                 };
                 println!("  camera '{}': {desc}", cam.source.name);
             }

@@ -43,11 +43,15 @@ impl VideoWriter {
                 .map_err(|e| out_err(format!("cannot create folder {}: {e}", dir.display())))?;
         }
         let location = path.to_str().ok_or_else(|| out_err("path is not valid UTF-8".into()))?;
-        let description = template.trim().replace("{location}", &location.replace('"', "\\\""));
-        let pipeline = gst::parse::launch_full(&description, None, gst::ParseFlags::FATAL_ERRORS)
+        let pipeline = gst::parse::launch_full(template.trim(), None, gst::ParseFlags::FATAL_ERRORS)
             .map_err(|e| out_err(format!("cannot build encoder: {e}")))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| out_err("encoder description is not a pipeline".into()))?;
+        // The path is a property of the file sink, never spliced into the launch text.
+        pipeline
+            .by_name("out")
+            .ok_or_else(|| out_err("encoder has no filesink named out".into()))?
+            .set_property("location", location);
         let appsrc = pipeline
             .by_name("src")
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())

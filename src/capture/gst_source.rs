@@ -106,16 +106,16 @@ impl SourceSpec {
         self.kind.is_live()
     }
 
-    /// The launch description with every placeholder filled.
-    pub fn launch_description(&self) -> Result<String> {
-        let (template_name, template) = match &self.template {
+    /// The pipeline template's name (its path, or `pipelines/NAME.gst` for a built-in one) and its text.
+    pub fn template(&self) -> Result<(String, String)> {
+        match &self.template {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::BadPipeline {
                     camera: self.label(),
                     description: path.display().to_string(),
                     message: format!("cannot read pipeline template: {e}"),
                 })?;
-                (path.display().to_string(), text)
+                Ok((path.display().to_string(), text.trim().to_string()))
             }
             None => {
                 let (name, text) = self.kind.builtin_template().ok_or_else(|| Error::BadPipeline {
@@ -125,41 +125,105 @@ impl SourceSpec {
                         "USB cameras are read with nokhwa, not a GStreamer pipeline (use kind = \"v4l2\" for GStreamer)"
                             .into(),
                 })?;
-                (name.to_string(), text.to_string())
-            }
-        };
-        if !template.contains("name=frames") {
-            return Err(Error::NoAppsink { camera: self.label(), template: template_name });
-        }
-        let uri = match self.kind {
-            SourceKind::File => file_uri(Path::new(&self.uri), &self.label())?,
-            _ => self.uri.clone(),
-        };
-        let size = match (self.width, self.height) {
-            (Some(w), Some(h)) => format!(",width={w},height={h}"),
-            _ => String::new(),
-        };
-        let rate = self.fps.map(|f| format!(",framerate={f}/1")).unwrap_or_default();
-        let mut out = template.trim().to_string();
-        let fills: [(&str, Option<String>); 6] = [
-            ("uri", Some(uri)),
-            ("size", Some(size)),
-            ("rate", Some(rate)),
-            ("width", self.width.map(|v| v.to_string())),
-            ("height", self.height.map(|v| v.to_string())),
-            ("fps", self.fps.map(|v| v.to_string())),
-        ];
-        for (key, value) in fills {
-            let placeholder = format!("{{{key}}}");
-            if out.contains(&placeholder) {
-                let value = value
-                    .ok_or_else(|| Error::MissingPlaceholder { camera: self.label(), placeholder: key.to_string() })?;
-                out = out.replace(&placeholder, &value);
+                Ok((name.to_string(), text.trim().to_string()))
             }
         }
+    }
+
+    /// What a camera's pipeline is, in words: the template and the values iobox sets on its elements.
+    pub fn describe(&self) -> Result<String> {
+        let (name, text) = self.template()?;
+        let mut out = format!("{text}  [{name}");
+        if self.kind != SourceKind::Test {
+            out.push_str(&format!("; source uri {:?}", self.uri));
+        }
+        if let (Some(w), Some(h)) = (self.width, self.height) {
+            out.push_str(&format!("; {w}x{h}"));
+        }
+        if let Some(f) = self.fps {
+            out.push_str(&format!("; {f} fps"));
+        }
+        out.push(']');
         Ok(out)
     }
+
+    /// Parses the template, refuses any element outside [`template_check`]'s allow-list, and sets the
+    /// camera's uri, size and rate as properties of the elements named `source` and `size`: nothing from
+    /// the config is ever spliced into launch text. The pipeline is returned in the NULL state, with the
+    /// `frames` appsink.
+    pub fn build_pipeline(&self) -> Result<(gst::Pipeline, gst_app::AppSink, String)> {
+        super::init()?;
+        let (template_name, text) = self.template()?;
+        let bad =
+            |message: String| Error::BadPipeline { camera: self.label(), description: template_name.clone(), message };
+        if let Some(placeholder) = PLACEHOLDERS.iter().find(|p| text.contains(*p)) {
+            return Err(bad(format!(
+                "placeholder {placeholder} is no longer filled in (a value spliced into launch text could add elements): name the source element `source` (iobox sets its uri, location or device) and a capsfilter `size` (iobox sets width, height and framerate)"
+            )));
+        }
+        if !text.contains("name=frames") {
+            return Err(Error::NoAppsink { camera: self.label(), template: template_name });
+        }
+        let pipeline = super::template_check::parse(&text).map_err(|e| bad(e.to_string()))?;
+        let appsink = pipeline
+            .by_name("frames")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| bad("`frames` must be an appsink".into()))?;
+        if self.kind != SourceKind::Test {
+            let source = pipeline.by_name("source").ok_or_else(|| {
+                bad("no element named `source` to receive the camera's uri (add `name=source` to the source element)".into())
+            })?;
+            let property = ["uri", "location", "device"]
+                .into_iter()
+                .find(|p| source.find_property(p).is_some_and(|s| s.value_type() == String::static_type()))
+                .ok_or_else(|| bad("the element named `source` has no uri, location or device property".into()))?;
+            let value = match (self.kind, property) {
+                (SourceKind::File, "uri") => file_uri(Path::new(&self.uri), &self.label())?,
+                (SourceKind::File, _) => {
+                    if !Path::new(&self.uri).is_file() {
+                        return Err(Error::FileNotFound { path: PathBuf::from(&self.uri) });
+                    }
+                    self.uri.clone()
+                }
+                _ => self.uri.clone(),
+            };
+            source.set_property(property, &value);
+        }
+        if self.width.is_some() || self.height.is_some() || self.fps.is_some() {
+            let size = pipeline
+                .by_name("size")
+                .filter(|e| e.factory().is_some_and(|f| f.name() == "capsfilter"))
+                .ok_or_else(|| {
+                    bad("width, height or fps is set but the template has no capsfilter named `size` to receive them"
+                        .into())
+                })?;
+            let mut caps = size
+                .property::<Option<gst::Caps>>("caps")
+                .unwrap_or_else(|| gst::Caps::new_empty_simple("video/x-raw"));
+            let int = |field: &str, v: u32| i32::try_from(v).map_err(|_| bad(format!("{field} = {v} is out of range")));
+            let (w, h, f) = (
+                self.width.map(|v| int("width", v)).transpose()?,
+                self.height.map(|v| int("height", v)).transpose()?,
+                self.fps.map(|v| int("fps", v)).transpose()?,
+            );
+            for s in caps.make_mut().iter_mut() {
+                if let (Some(w), Some(h)) = (w, h) {
+                    s.set("width", w);
+                    s.set("height", h);
+                }
+                if let Some(f) = f {
+                    s.set("framerate", gst::Fraction::new(f, 1));
+                }
+            }
+            size.set_property("caps", &caps);
+        }
+        let description = self.describe()?;
+        Ok((pipeline, appsink, description))
+    }
 }
+
+/// The placeholders templates once had; a template that still holds one is refused with how to convert it.
+const PLACEHOLDERS: [&str; 6] = ["{uri}", "{size}", "{rate}", "{width}", "{height}", "{fps}"];
 
 fn file_uri(path: &Path, camera: &str) -> Result<String> {
     if !path.is_file() {
@@ -335,10 +399,12 @@ fn supervise(
     stop: &Stop,
     status: &Arc<CameraStatus>,
 ) -> Result<()> {
-    let description = spec.launch_description()?;
+    // Checked once before the first attempt: a template that is refused or a file that is missing is not
+    // retried.
+    let (_, _, description) = spec.build_pipeline()?;
     tracing::debug!(camera = %spec.name, %description, "pipeline");
     retry_with_backoff(spec, stop, status, || {
-        run_once(spec, &description, camera_index, tx, stop, status).map(|e| matches!(e, Ended::Stopped))
+        run_once(spec, camera_index, tx, stop, status).map(|e| matches!(e, Ended::Stopped))
     })
 }
 
@@ -377,24 +443,13 @@ fn frame_from_sample(sample: &gst::Sample, layout: &mut Option<Layout>) -> std::
 
 fn run_once(
     spec: &SourceSpec,
-    description: &str,
     camera_index: usize,
     tx: &FrameSender,
     stop: &Stop,
     status: &Arc<CameraStatus>,
 ) -> Result<Ended> {
     let camera = spec.label();
-    let bad_pipeline =
-        |message: String| Error::BadPipeline { camera: camera.clone(), description: description.to_string(), message };
-    let element = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
-        .map_err(|e| bad_pipeline(e.to_string()))?;
-    let pipeline = element
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| bad_pipeline("the description must be a pipeline of several elements".into()))?;
-    let appsink = pipeline
-        .by_name("frames")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| bad_pipeline("`frames` must be an appsink".into()))?;
+    let (pipeline, appsink, _) = spec.build_pipeline()?;
 
     let live_drop = spec.queue_policy() == QueuePolicy::DropOldest;
     appsink.set_property("sync", spec.realtime && !spec.kind.is_live());
@@ -547,31 +602,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_filled() {
+    fn size_and_rate_are_set_on_the_size_capsfilter() {
         let mut spec = SourceSpec::new("cam", SourceKind::Test, "");
         spec.width = Some(320);
         spec.height = Some(240);
         spec.fps = Some(5);
-        let d = spec.launch_description().unwrap();
-        assert!(d.contains("video/x-raw,width=320,height=240,framerate=5/1"), "{d}");
-        assert!(!d.contains('{'));
+        let (pipeline, _, description) = spec.build_pipeline().unwrap();
+        let caps = pipeline.by_name("size").unwrap().property::<gst::Caps>("caps");
+        let s = caps.structure(0).unwrap();
+        assert_eq!((s.get::<i32>("width").unwrap(), s.get::<i32>("height").unwrap()), (320, 240));
+        assert_eq!(s.get::<gst::Fraction>("framerate").unwrap(), gst::Fraction::new(5, 1));
+        assert!(description.contains("320x240") && description.contains("5 fps"), "{description}");
     }
 
     #[test]
     fn a_missing_file_is_named() {
         let spec = SourceSpec::new("cam", SourceKind::File, "/nonexistent/video.mp4");
-        let err = spec.launch_description().unwrap_err().to_string();
+        let err = spec.build_pipeline().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/video.mp4"), "{err}");
     }
 
     #[test]
-    fn a_template_placeholder_without_value_names_the_field() {
+    fn an_old_template_placeholder_is_refused_with_how_to_convert() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.gst");
         std::fs::write(&path, "videotestsrc ! video/x-raw,width={width} ! appsink name=frames").unwrap();
         let mut spec = SourceSpec::new("door", SourceKind::Test, "");
         spec.template = Some(path);
-        let err = spec.launch_description().unwrap_err().to_string();
-        assert!(err.contains("door") && err.contains("width"), "{err}");
+        let err = spec.build_pipeline().unwrap_err().to_string();
+        assert!(err.contains("door") && err.contains("{width}") && err.contains("`size`"), "{err}");
+    }
+
+    #[test]
+    fn size_without_a_size_capsfilter_names_the_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gst");
+        std::fs::write(&path, "videotestsrc ! videoconvert ! video/x-raw,format=RGB ! appsink name=frames").unwrap();
+        let mut spec = SourceSpec::new("door", SourceKind::Test, "");
+        spec.template = Some(path.clone());
+        spec.fps = Some(5);
+        let err = spec.build_pipeline().unwrap_err().to_string();
+        assert!(err.contains("door") && err.contains("fps") && err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_hostile_uri_is_a_property_value_and_adds_no_element() {
+        // The injection as reported: a uri that closes the quote and adds a file sink.
+        let hostile = r#"rtsp://127.0.0.1:1/cam" protocols=tcp ! rtph264depay ! h264parse ! filesink location=raw.h264 rtspsrc location="rtsp://127.0.0.1:1/x"#;
+        for (kind, property) in [(SourceKind::Rtsp, "location"), (SourceKind::V4l2, "device")] {
+            let spec = SourceSpec::new("door", kind, hostile);
+            let (pipeline, _, _) = spec.build_pipeline().unwrap();
+            let (_, text) = spec.template().unwrap();
+            let built = pipeline.children().len();
+            let templated = super::super::template_check::parse(&text).unwrap().children().len();
+            assert_eq!(built, templated, "{kind:?}: the uri added elements");
+            assert!(pipeline.children().iter().all(|e| e.factory().unwrap().name() != "filesink"));
+            let source = pipeline.by_name("source").unwrap();
+            assert_eq!(source.property::<Option<String>>(property).as_deref(), Some(hostile), "{kind:?}");
+        }
     }
 }

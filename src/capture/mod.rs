@@ -6,6 +6,7 @@
 //! - [`queue`]: the bounded per-camera queue between a source's streaming thread and the worker.
 //! - [`gst_source`]: cameras as GStreamer launch descriptions (`pipelines/*.gst`), reconnected with backoff.
 //! - [`usb`]: USB cameras read directly with nokhwa.
+//! - [`template_check`]: the allow-list every camera pipeline template must pass (no sink, tee or encoder).
 //! - [`still`]: single images read with the `image` crate.
 //! - [`encode`]: anonymized frames written to video files. It lives here because only `capture` may know
 //!   GStreamer; it accepts nothing but `AnonymizedFrame`s.
@@ -14,6 +15,7 @@ pub mod encode;
 pub mod gst_source;
 pub mod queue;
 pub mod still;
+pub mod template_check;
 pub mod usb;
 
 use std::path::PathBuf;
@@ -37,10 +39,6 @@ pub enum Error {
     BadPipeline { camera: String, description: String, message: String },
     #[error("{camera}: pipeline template {template} has no `appsink name=frames`")]
     NoAppsink { camera: String, template: String },
-    #[error(
-        "{camera}: placeholder {{{placeholder}}} in the pipeline template has no value (set `{placeholder}` in the camera's config)"
-    )]
-    MissingPlaceholder { camera: String, placeholder: String },
     #[error("{camera}: {message}")]
     Stream { camera: String, message: String },
     #[error("{camera}: no frame arrived within {seconds} s")]
@@ -111,7 +109,7 @@ impl<'a> RgbView<'a> {
     }
 
     /// Copies the pixels into a tightly packed `image::RgbImage` (for writing stills and pictures).
-    pub fn to_rgb_image(&self) -> image::RgbImage {
+    pub(crate) fn to_rgb_image(&self) -> image::RgbImage {
         let mut out = image::RgbImage::new(self.width, self.height);
         let row_bytes = self.width as usize * 3;
         for (y, dst) in out.chunks_exact_mut(row_bytes).enumerate() {
@@ -167,6 +165,29 @@ impl Drop for PooledVec {
 
 /// One captured frame, packed RGB. Not `Clone`, not `Serialize`: raw pixels never leave the worker except
 /// through [`crate::anonymize`].
+///
+/// Outside the crate a frame's pixels cannot be read, and an anonymized frame cannot be made from it
+/// except by the worker's blur:
+///
+/// ```compile_fail
+/// fn leak(frame: &iobox::capture::Frame) -> Vec<u8> {
+///     frame.view().data.to_vec() // `view` is private to the crate
+/// }
+/// ```
+///
+/// ```compile_fail
+/// fn launder(a: &mut iobox::anonymize::Anonymizer, frame: iobox::capture::Frame) {
+///     let _ = a.anonymize_regions(frame, &[]); // only the worker's path blurs
+/// }
+/// ```
+///
+/// while the blurred frame's pixels can be read:
+///
+/// ```
+/// fn show(frame: &iobox::anonymize::AnonymizedFrame) -> Vec<u8> {
+///     frame.view().data.to_vec()
+/// }
+/// ```
 pub struct Frame {
     pixels: Pixels,
     width: u32,
@@ -208,7 +229,9 @@ impl Frame {
         }
     }
 
-    pub fn view(&self) -> RgbView<'_> {
+    /// The raw pixels: inside the crate only (the worker's models and the blur). Outside it, pixels are
+    /// reached only through [`AnonymizedFrame::view`](crate::anonymize::AnonymizedFrame::view).
+    pub(crate) fn view(&self) -> RgbView<'_> {
         RgbView { data: self.bytes(), width: self.width, height: self.height, stride: self.stride }
     }
 

@@ -2,6 +2,7 @@
 //! worked example, and broken files named clearly. (The fit itself, synthetic-camera round trips and every
 //! malformed case are unit- and property-tested in src/calibration.rs.)
 
+use iobox::testing::RawPixels;
 use std::time::Duration;
 
 use iobox::worker::PerceptionConfig;
@@ -95,7 +96,7 @@ fn overlay_draws_on_the_anonymized_frame_and_on_the_plan() {
         for x in 400..480 {
             let c = camera.get_pixel(x, y).0;
             let b = blurred.pixel(x, y);
-            let r = raw.view().pixel(x, y);
+            let r = raw.raw_view().pixel(x, y);
             for k in 0..3 {
                 d_blurred += (c[k] as f64 - b[k] as f64).abs();
                 d_raw += (c[k] as f64 - r[k] as f64).abs();

@@ -13,6 +13,7 @@ mod heatmap;
 mod models;
 mod people;
 mod perception;
+mod privacy;
 mod report;
 mod rtsp;
 mod server;

@@ -1,6 +1,7 @@
 //! The bundled models match their manifest and load.
 
 use iobox::infer::{Manifest, ModelKind, manifest::sha256_hex};
+use iobox::testing::RawPixels;
 
 use crate::common;
 
@@ -36,7 +37,7 @@ fn movenet_with_float16_weights_matches_the_float32_original_within_tolerance() 
             serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}_256.json"))).unwrap()).unwrap();
         let reference: Vec<f32> =
             reference["output_0"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        let got = pose.run_raw(&frame.view()).unwrap();
+        let got = pose.run_raw(&frame.raw_view()).unwrap();
         assert_eq!(got.len(), reference.len());
         let worst = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         println!("{name}: largest difference to the float32 model {worst:.2e}");

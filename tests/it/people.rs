@@ -6,6 +6,7 @@ use iobox::capture::{self, Frame, FrameMeta, RgbView};
 use iobox::geometry::{BoxInImage, PixelRect};
 use iobox::infer::person::{PersonBox, PersonConfig, PersonDetector};
 use iobox::stop::Stop;
+use iobox::testing::RawPixels;
 use iobox::track::TrackerConfig;
 use iobox::worker::{CameraPerception, Perception, PerceptionConfig, head_region};
 
@@ -89,7 +90,7 @@ fn detect_crowd(config: PersonConfig, scale: f32) -> ([(usize, usize); 3], usize
     let mut found = Vec::new();
     for (file, people) in crowd_truth() {
         let frame = scaled_frame(&file, scale);
-        detector.detect(&frame.view(), &mut found).unwrap();
+        detector.detect(&frame.raw_view(), &mut found).unwrap();
         most = most.max(found.len());
         for (t, r) in total.iter_mut().zip(recall_by_band(&people, scale, &found)) {
             t.0 += r.0;
@@ -163,7 +164,7 @@ fn covered(r: &PixelRect, regions: &[PixelRect]) -> f64 {
 }
 
 fn copy(frame: &Frame) -> Frame {
-    Frame::from_rgb_image(&frame.view().to_rgb_image(), frame.meta)
+    Frame::from_rgb_image(&frame.raw_image(), frame.meta)
 }
 
 /// People and pose on every frame: each frame's heads.
@@ -233,7 +234,7 @@ fn heads_between_runs_are_smoothed(sparse_config: PerceptionConfig, behind: bool
                 between += 1;
             }
             let cov = covered(&rect, cam.anonymizer.last_regions());
-            let (before, after) = (detail(&raw.view(), &rect), detail(&out.frame.view(), &rect));
+            let (before, after) = (detail(&raw.raw_view(), &rect), detail(&out.frame.view(), &rect));
             // Covered, and smoothed unless it was smooth already (hair seen from behind has little detail).
             // The reference region is a generous guess around the head (wall at its corners), and up to 15%
             // of it may be outside the blur, so "smoothed" means less than 60% of the detail left.

@@ -1,6 +1,7 @@
 //! Perception on real data: pose against COCO keypoints, expressions on the face photos, the pose model
 //! backing up the face detector, and tracking on real footage against counts written down by watching it.
 
+use iobox::testing::RawPixels;
 use std::collections::HashSet;
 
 use iobox::anonymize::BlurConfig;
@@ -28,7 +29,7 @@ fn pose_finds_most_visible_coco_keypoints_within_a_tenth_of_the_person_size() {
     let mut people_out = Vec::new();
     for image in gt["images"].as_array().unwrap() {
         let frame = still::read(&common::data("coco").join(image["file_name"].as_str().unwrap())).unwrap();
-        pose.estimate(&frame.view(), &mut people_out).unwrap();
+        pose.estimate(&frame.raw_view(), &mut people_out).unwrap();
         let mut used = HashSet::new();
         for ann in gt["annotations"].as_array().unwrap().iter().filter(|a| a["image_id"] == image["id"]) {
             if ann["num_keypoints"].as_u64().unwrap() == 0 {
