@@ -822,6 +822,13 @@ fn finish(pairs: &[PointPair], h: FloorFromImage, mask: Vec<bool>, method: FitMe
 // Floor plan, zones, lines
 // ---------------------------------------------------------------------------------------------------------
 
+/// The furthest a calibration's floor points, zones and lines may lie from the plan's origin, in metres.
+pub const MAX_FLOOR_M: f64 = 10_000.0;
+/// The finest floor plan scale: plan pixels per metre.
+pub const MAX_PLAN_PX_PER_M: f64 = 1_000.0;
+/// The furthest the plan's origin may lie outside the plan image, in pixels.
+pub const MAX_PLAN_PX: f64 = 1_000_000.0;
+
 /// A point on the floor plan image, in its pixels (x right, y down).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PointOnPlan {
@@ -1227,6 +1234,9 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
     let invalid =
         |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message };
     let finite = |p: [f64; 2]| p[0].is_finite() && p[1].is_finite();
+    // Floor points further out than any store, and plan pixels beyond any image, are typing errors; left
+    // in, they make drawing and fitting run on numbers no canvas holds.
+    let on_floor = |p: [f64; 2]| p[0].abs() <= MAX_FLOOR_M && p[1].abs() <= MAX_FLOOR_M;
 
     if raw.camera.is_empty() || !raw.camera.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
         return Err(invalid("camera", format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", raw.camera)));
@@ -1253,9 +1263,21 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
             format!("{} must be a positive number", fp.pixels_per_metre),
         ));
     }
+    if fp.pixels_per_metre > MAX_PLAN_PX_PER_M {
+        return Err(invalid(
+            "floor_plan.pixels_per_metre",
+            format!("{} is more than {MAX_PLAN_PX_PER_M} plan pixels per metre", fp.pixels_per_metre),
+        ));
+    }
     let origin = fp.origin_px.unwrap_or([0.0, 0.0]);
     if !finite(origin) {
         return Err(invalid("floor_plan.origin_px", format!("{} is not a finite point", fmt_xy(origin))));
+    }
+    if origin[0].abs() > MAX_PLAN_PX || origin[1].abs() > MAX_PLAN_PX {
+        return Err(invalid(
+            "floor_plan.origin_px",
+            format!("{} is more than {MAX_PLAN_PX} pixels out", fmt_xy(origin)),
+        ));
     }
     let floor_plan = FloorPlan {
         image: if fp.image.is_absolute() { fp.image } else { base.join(fp.image) },
@@ -1273,6 +1295,12 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
         }
         if !finite(p.floor) {
             return Err(invalid(&format!("points[{i}].floor"), format!("{} is not a finite point", fmt_xy(p.floor))));
+        }
+        if !on_floor(p.floor) {
+            return Err(invalid(
+                &format!("points[{i}].floor"),
+                format!("{} is more than {MAX_FLOOR_M} m from the origin", fmt_xy(p.floor)),
+            ));
         }
         let [x, y] = p.image;
         if x < 0.0 || y < 0.0 || x > w as f64 || y > h as f64 {
@@ -1294,6 +1322,12 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
         if let Some(j) = pts.iter().position(|p| !finite(*p)) {
             return Err(invalid(&format!("zones[{i}].polygon"), format!("point {j} {} is not finite", fmt_xy(pts[j]))));
         }
+        if let Some(j) = pts.iter().position(|p| !on_floor(*p)) {
+            return Err(invalid(
+                &format!("zones[{i}].polygon"),
+                format!("point {j} {} is more than {MAX_FLOOR_M} m from the origin", fmt_xy(pts[j])),
+            ));
+        }
         // A closing point that repeats the first is accepted and dropped.
         if pts.len() > 3 && pts.first() == pts.last() {
             pts.pop();
@@ -1312,8 +1346,20 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
         if !finite(l.from) {
             return Err(invalid(&format!("lines[{i}].from"), format!("{} is not a finite point", fmt_xy(l.from))));
         }
+        if !on_floor(l.from) {
+            return Err(invalid(
+                &format!("lines[{i}].from"),
+                format!("{} is more than {MAX_FLOOR_M} m from the origin", fmt_xy(l.from)),
+            ));
+        }
         if !finite(l.to) {
             return Err(invalid(&format!("lines[{i}].to"), format!("{} is not a finite point", fmt_xy(l.to))));
+        }
+        if !on_floor(l.to) {
+            return Err(invalid(
+                &format!("lines[{i}].to"),
+                format!("{} is more than {MAX_FLOOR_M} m from the origin", fmt_xy(l.to)),
+            ));
         }
         let line = Line {
             name: l.name,

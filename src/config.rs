@@ -358,15 +358,18 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         if c.width.is_some() != c.height.is_some() {
             return Err(invalid(&field("width"), "set both width and height, or neither".into()));
         }
-        for (f, v) in [("width", c.width), ("height", c.height), ("fps", c.fps)] {
-            if v == Some(0) {
-                return Err(invalid(&field(f), "must be greater than 0".into()));
+        for (f, v, max) in [("width", c.width, MAX_SIDE_PX), ("height", c.height, MAX_SIDE_PX), ("fps", c.fps, MAX_FPS)]
+        {
+            if let Some(v) = v
+                && !(1..=max).contains(&v)
+            {
+                return Err(invalid(&field(f), format!("{v} is not between 1 and {max}")));
             }
         }
         let seconds = |f: &str, v: Option<f64>, default: f64| -> Result<Duration> {
             let v = v.unwrap_or(default);
-            if !(v.is_finite() && v > 0.0) {
-                return Err(invalid(&field(f), format!("{v} is not a positive number of seconds")));
+            if !(v.is_finite() && v > 0.0 && v <= MAX_CAMERA_WAIT_S) {
+                return Err(invalid(&field(f), format!("{v} is not between 0 and {MAX_CAMERA_WAIT_S} seconds")));
             }
             Ok(Duration::from_secs_f64(v))
         };
@@ -503,8 +506,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         return Err(invalid("output.snapshot", format!("{s:?} must end in .jpg or .png")));
     }
     let snapshot_every = raw.output.snapshot_every_s.unwrap_or(10.0);
-    if !(snapshot_every.is_finite() && snapshot_every > 0.0) {
-        return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not a positive number")));
+    if !(snapshot_every.is_finite() && snapshot_every > 0.0 && snapshot_every <= 86_400.0) {
+        return Err(invalid("output.snapshot_every_s", format!("{snapshot_every} is not between 0 and 86400 seconds")));
     }
 
     raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
@@ -514,8 +517,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     if retention_days > 3650 {
         return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
     }
-    if raw.store.max_size_mb == Some(0) {
-        return Err(invalid("store.max_size_mb", "must be at least 1".into()));
+    if let Some(mb) = raw.store.max_size_mb
+        && !(1..=MAX_STORE_MB).contains(&mb)
+    {
+        return Err(invalid("store.max_size_mb", format!("{mb} is not between 1 and {MAX_STORE_MB}")));
     }
     let store = WriterOptions {
         retention: (retention_days > 0).then(|| Duration::from_secs(retention_days as u64 * 86_400)),
@@ -572,6 +577,15 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         dashboard,
     })
 }
+
+/// The largest frame side a camera may be set to (16K video).
+const MAX_SIDE_PX: u32 = 16_384;
+/// The highest frame rate a camera may be set to.
+const MAX_FPS: u32 = 240;
+/// The longest a camera's connect, stall and reconnect waits may be: a day.
+const MAX_CAMERA_WAIT_S: f64 = 86_400.0;
+/// The largest database size limit: 1 TiB.
+const MAX_STORE_MB: u64 = 1 << 20;
 
 fn validate_dashboard(raw: RawDashboard, invalid: &dyn Fn(&str, String) -> Error) -> Result<DashboardConfig> {
     let mut d = DashboardConfig::default();

@@ -64,7 +64,7 @@ impl Still {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let image = image::load_from_memory(&bytes).map_err(|e| err(e.to_string()))?.to_rgb8();
+        let image = crate::capture::still::decode_image(&bytes, path).map_err(|e| err(e.to_string()))?;
         let jpeg: Arc<[u8]> = if bytes.starts_with(&[0xFF, 0xD8]) {
             bytes.into()
         } else {

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
+use std::io::Write as _;
+
 use iobox::anonymize::{BlurConfig, BlurMethod};
 use iobox::config::{Config, DEFAULT_CONFIG};
 use iobox::infer::face::FaceConfig;
@@ -305,7 +307,34 @@ struct RunArgs {
     listen: Option<std::net::SocketAddr>,
 }
 
+/// `println!` that returns the write's error instead of panicking (stdout closed early, a full disk):
+/// see [`quiet_on_broken_pipe`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).context("cannot write to standard output")
+    };
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout().lock(), $($arg)*).context("cannot write to standard output")
+    };
+}
+
+/// Whether `e` comes from standard output closed by its reader (`iobox report | head`): the command
+/// then ends quietly, as Unix tools do.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 fn main() -> ExitCode {
+    // Everything iobox writes (the database, recordings, snapshots, exports, pictures, and what GStreamer
+    // and SQLite create for it) is readable by its own user only: files 0600, folders 0700.
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -314,8 +343,14 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    match dispatch(cli.command) {
+    // Output is flushed here so that a write error (a full disk) is reported rather than lost at exit.
+    let result = dispatch(cli.command).and_then(|code| {
+        std::io::Write::flush(&mut std::io::stdout()).context("cannot write to standard output")?;
+        Ok(code)
+    });
+    match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -389,7 +424,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 vec![iobox::calibration::Calibration::load(&path)?]
             };
             for cal in &cals {
-                println!("{}", cal.check_report());
+                outln!("{}", cal.check_report())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -409,7 +444,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             )?;
             let plan_out = plan_out.unwrap_or_else(|| calibrate::plan_path_for(&out));
             calibrate::overlay(&cal, &anonymized, &out, &plan_out)?;
-            println!("{}\n{}", out.display(), plan_out.display());
+            outln!("{}\n{}", out.display(), plan_out.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { dir } => {
@@ -421,18 +456,18 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             for kind in ModelKind::ALL {
                 let session = models.load(kind)?;
                 drop(session);
-                println!("{kind}: ok");
+                outln!("{kind}: ok")?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Default) => {
-            print!("{DEFAULT_CONFIG}");
+            out!("{DEFAULT_CONFIG}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
             let c = Config::load(&file)?;
-            println!("{}: ok", file.display());
-            println!("  database: {}", c.store_path.display());
+            outln!("{}: ok", file.display())?;
+            outln!("  database: {}", c.store_path.display())?;
             for cam in &c.cameras {
                 let desc = if cam.source.kind == iobox::capture::SourceKind::Usb {
                     format!("USB camera {}", cam.source.uri)
@@ -440,16 +475,16 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     // Parsed and checked against the allow-list, as `run` will.
                     cam.source.build_pipeline()?.2
                 };
-                println!("  camera '{}': {desc}", cam.source.name);
+                outln!("  camera '{}': {desc}", cam.source.name)?;
             }
             for rule in &c.alerts.rules {
-                println!("  alert {rule}");
+                outln!("  alert {rule}")?;
             }
             if let Some(m) = &c.alerts.mqtt {
-                println!("  alerts to {m}, topic {}/<rule>", c.alerts.topic);
+                outln!("  alerts to {m}, topic {}/<rule>", c.alerts.topic)?;
             }
             if let Some(w) = &c.alerts.webhook {
-                println!("  alerts to {w}");
+                outln!("  alerts to {w}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -484,7 +519,7 @@ fn blur(args: BlurArgs) -> Result<ExitCode> {
     };
     let report = job.run(&stop_on_signal())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         eprintln!(
             "{} -> {}: {} frames ({}x{}), {} faces blurred, {:.1} s ({:.1} frames/s)",
@@ -577,7 +612,7 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
     let options = RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64), live };
     let report = run(&config, &stop, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         for c in &report.cameras {
             eprintln!(
@@ -622,7 +657,21 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         }
         server.stop();
     }
-    Ok(if report.failed().next().is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    if report.events_dropped > 0 {
+        eprintln!(
+            "error: {} records could not be written to {} and are lost (see the log for why)",
+            report.events_dropped,
+            report.database.display()
+        );
+    }
+    // 1: a camera failed for good; 3: every camera ran but records were lost.
+    Ok(if report.failed().next().is_some() {
+        ExitCode::from(1)
+    } else if report.events_dropped > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
@@ -675,7 +724,7 @@ fn user(cmd: UserCommand) -> Result<ExitCode> {
             drop(iobox::store::open_rw(&config.store_path)?);
             let pool = iobox::store::ReadPool::open(&config.store_path, 1)?;
             for u in pool.with(users::list)? {
-                println!("{}\t{}", u.name, u.role);
+                outln!("{}\t{}", u.name, u.role)?;
             }
         }
         UserCommand::Remove { name, db } => {
@@ -699,7 +748,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         funnel: args.funnel.filter(|z| !z.is_empty()),
         top_journeys: args.top,
     };
-    print!("{}", render(&build(&options)?, args.format));
+    out!("{}", render(&build(&options)?, args.format))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -735,7 +784,7 @@ fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
 fn export(args: ExportArgs) -> Result<ExitCode> {
     let (_, db, period) = args.read.resolve(|_| i64::MIN)?;
     for f in iobox::jobs::export::export(&db, period, args.format, &args.out)? {
-        println!("{}\t{} rows", f.path.display(), f.rows);
+        outln!("{}\t{} rows", f.path.display(), f.rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }

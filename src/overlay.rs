@@ -68,8 +68,8 @@ impl Picture {
 
     /// A floor plan (or any non-camera picture) from a PNG or JPEG file.
     pub fn open_plan(path: &Path) -> Result<Self, Error> {
-        let image =
-            image::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?.to_rgb8();
+        let image = crate::capture::still::open_image(path)
+            .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
         Ok(Self { image })
     }
 
@@ -138,6 +138,11 @@ impl Picture {
     /// A line `thickness` pixels wide.
     pub fn line(&mut self, a: (f32, f32), b: (f32, f32), colour: Rgb<u8>, thickness: u32) {
         let t = thickness.max(1) as i32;
+        // Clipped to the picture first: a point far off the canvas (an extreme calibration) is drawn in
+        // time proportional to the canvas, not to the distance.
+        let margin = t as f32 + 1.0;
+        let bounds = (-margin, -margin, self.width() as f32 + margin, self.height() as f32 + margin);
+        let Some((a, b)) = clip_segment(a, b, bounds) else { return };
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
         let len = (dx * dx + dy * dy).sqrt().max(1e-6);
         let (nx, ny) = (-dy / len, dx / len);
@@ -153,18 +158,40 @@ impl Picture {
     }
 
     pub fn dot(&mut self, p: (f32, f32), radius: i32, colour: Rgb<u8>) {
+        if !self.near(p, radius) {
+            return;
+        }
         draw_filled_circle_mut(&mut self.image, (p.0.round() as i32, p.1.round() as i32), radius, colour);
     }
 
+    /// Whether a mark of `radius` around `p` can touch the picture.
+    fn near(&self, p: (f32, f32), radius: i32) -> bool {
+        let r = radius.max(0) as f32 + 1.0;
+        p.0.is_finite()
+            && p.1.is_finite()
+            && p.0 > -r
+            && p.1 > -r
+            && p.0 < self.width() as f32 + r
+            && p.1 < self.height() as f32 + r
+    }
+
     pub fn ring(&mut self, p: (f32, f32), radius: i32, colour: Rgb<u8>) {
+        if !self.near(p, radius) {
+            return;
+        }
         draw_hollow_circle_mut(&mut self.image, (p.0.round() as i32, p.1.round() as i32), radius, colour);
     }
 
     /// Text in an 8x8 bitmap font scaled by `scale`, on a dark box so it reads on any background.
     pub fn text(&mut self, x: i32, y: i32, text: &str, colour: Rgb<u8>, scale: u32) {
         use font8x8::UnicodeFonts;
-        let s = scale.max(1) as i32;
-        let w = text.chars().count() as i32 * 8 * s;
+        let s = scale.clamp(1, 64) as i32;
+        // Far off the picture (an extreme calibration): nothing to draw, and no sums that overflow.
+        let (pw, ph) = (self.image.width() as i32, self.image.height() as i32);
+        if !(-100_000..=pw).contains(&x) || !(-1000..=ph).contains(&y) {
+            return;
+        }
+        let w = (text.chars().count().min(10_000) as i32) * 8 * s;
         for yy in (y - 1).max(0)..(y + 8 * s + 1).min(self.image.height() as i32) {
             for xx in (x - 2).max(0)..(x + w + 2).min(self.image.width() as i32) {
                 let p = self.image.get_pixel_mut(xx as u32, yy as u32);
@@ -220,6 +247,36 @@ impl Picture {
             prev = cur;
         }
     }
+}
+
+/// The part of segment a-b inside `bounds` (x0, y0, x1, y1), by Liang-Barsky; `None` when none of it is
+/// (or a coordinate is not finite).
+fn clip_segment(a: (f32, f32), b: (f32, f32), bounds: (f32, f32, f32, f32)) -> Option<((f32, f32), (f32, f32))> {
+    let (a0, a1, b0, b1) = (a.0 as f64, a.1 as f64, b.0 as f64, b.1 as f64);
+    if ![a0, a1, b0, b1].iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let (dx, dy) = (b0 - a0, b1 - a1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    let (x0, y0, x1, y1) = (bounds.0 as f64, bounds.1 as f64, bounds.2 as f64, bounds.3 as f64);
+    for (p, q) in [(-dx, a0 - x0), (dx, x1 - a0), (-dy, a1 - y0), (dy, y1 - a1)] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    (t0 <= t1).then(|| {
+        let at = |t: f64| ((a0 + dx * t) as f32, (a1 + dy * t) as f32);
+        (at(t0), at(t1))
+    })
 }
 
 fn arrow_to_in_side(from: PointOnFloor, to: PointOnFloor, in_side: InSide) -> (PointOnFloor, PointOnFloor) {
@@ -391,4 +448,47 @@ pub fn plan_overlay(cals: &[&Calibration]) -> Result<Picture, Error> {
         }
     }
     Ok(pic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn coord() -> impl Strategy<Value = f32> {
+        prop_oneof![-2000.0f32..2000.0, -1e30f32..1e30, Just(f32::MAX), Just(-f32::MAX)]
+    }
+
+    proptest! {
+        #[test]
+        fn a_clipped_segment_stays_in_bounds_and_keeps_what_was_inside(
+            ax in coord(), ay in coord(), bx in coord(), by in coord(),
+        ) {
+            let bounds = (0.0, 0.0, 640.0, 480.0);
+            let inside = |p: (f32, f32)| p.0 >= -0.01 && p.1 >= -0.01 && p.0 <= 640.01 && p.1 <= 480.01;
+            match clip_segment((ax, ay), (bx, by), bounds) {
+                Some((p, q)) => {
+                    // Within the bounds, up to f32 rounding of the far endpoints.
+                    let tol = |p: (f32, f32)| p.0 >= -1.0 && p.1 >= -1.0 && p.0 <= 641.0 && p.1 <= 481.0;
+                    prop_assert!(tol(p) && tol(q), "{p:?} {q:?}");
+                    if inside((ax, ay)) && inside((bx, by)) {
+                        prop_assert_eq!((p, q), ((ax, ay), (bx, by)));
+                    }
+                }
+                // Nothing left: then no endpoint was inside.
+                None => prop_assert!(!inside((ax, ay)) && !inside((bx, by))),
+            }
+        }
+    }
+
+    #[test]
+    fn drawing_far_off_the_canvas_returns_at_once() {
+        let mut pic = Picture { image: image::RgbImage::new(200, 100) };
+        pic.line((-1e30, 5.0), (1e30, 50.0), Rgb([255, 0, 0]), 3);
+        pic.line((f32::NAN, 0.0), (10.0, 10.0), Rgb([255, 0, 0]), 1);
+        pic.dot((1e30, 1e30), 4, Rgb([255, 0, 0]));
+        pic.text(i32::MAX - 5, 10, "far", Rgb([255, 255, 255]), 2);
+        // The line across the whole canvas was drawn where it crosses it.
+        assert!(pic.image.pixels().any(|p| p.0 == [255, 0, 0]));
+    }
 }

@@ -258,9 +258,8 @@ impl Drop for Server {
 /// re-encoded as PNG.
 fn load_plan(cameras: &[CameraInfo]) -> Option<Plan> {
     let cal = cameras.iter().find_map(CameraInfo::calibration)?;
-    let image = match image::open(&cal.floor_plan.image) {
+    let image = match crate::capture::still::open_image(&cal.floor_plan.image) {
         Ok(i) => {
-            let i = i.to_rgb8();
             let mut png = std::io::Cursor::new(Vec::new());
             i.write_to(&mut png, image::ImageFormat::Png).ok().map(|_| PlanImage {
                 png: png.into_inner(),

@@ -152,3 +152,66 @@ fn a_binary_without_onnx_runtime_says_how_to_get_it() {
         "{t}"
     );
 }
+
+#[test]
+fn stdout_closed_early_ends_quietly_and_a_full_disk_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A reader that goes away before iobox writes (`iobox config default | true`).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["config", "default"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked") && err.trim().is_empty(), "{err}");
+    // Standard output on a full disk.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["config", "default"])
+        .current_dir(dir.path())
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn numbers_out_of_range_in_a_config_or_calibration_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, field) in [
+        ("width = 4294967295\nheight = 720", "width"),
+        ("fps = 4294967295", "fps"),
+        ("connect_timeout_s = 1e308", "connect_timeout_s"),
+        ("stall_timeout_s = 1e308", "stall_timeout_s"),
+    ] {
+        let config = format!(
+            "[[camera]]\nname = \"sample\"\nkind = \"file\"\nuri = \"{}\"\n{extra}\n",
+            common::sample_clip().display()
+        );
+        write(dir.path(), "c.toml", &config);
+        let o = common::iobox(&["config", "check", "c.toml"], dir.path());
+        let t = common::text(&o);
+        assert_eq!(o.status.code(), Some(1), "{extra}: {t}");
+        assert!(t.contains(field) && t.contains("between") && !t.contains("panicked"), "{extra}: {t}");
+    }
+    let good = std::fs::read_to_string(common::root().join("calibration/sample.toml")).unwrap();
+    for (from, to, field) in [
+        ("pixels_per_metre = ", "pixels_per_metre = 1e30 #", "pixels_per_metre"),
+        ("floor = [", "floor = [99999999999, 1.69] #", "floor"),
+    ] {
+        let bad = good.replacen(from, to, 1);
+        assert_ne!(bad, good, "{from} is in the sample calibration");
+        write(dir.path(), "cal.toml", &bad);
+        let o = common::iobox(&["calibrate", "check", "cal.toml"], dir.path());
+        let t = common::text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains(field) && t.contains("cal.toml"), "{t}");
+    }
+}

@@ -70,3 +70,56 @@ fn a_camera_uri_cannot_add_elements_to_the_pipeline() {
     assert!(common::text(&o).contains("camera 'door'"), "{}", common::text(&o));
     assert_eq!(files_named(dir.path(), "raw"), Vec::<String>::new());
 }
+
+/// Runs iobox under `umask 000` (the most permissive a service manager could leave), in `cwd`.
+fn iobox_with_open_umask(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_iobox"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn everything_iobox_writes_is_readable_by_its_own_user_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // A photo blurred into a new folder, and a run with its database, recording and snapshot.
+    let photo = common::root().join("tests/data/empty_room.jpg");
+    let o = iobox_with_open_umask(&["blur", photo.to_str().unwrap(), "photos/out.jpg", "-q"], dir.path());
+    assert!(o.status.success(), "{}", common::text(&o));
+    let config = common::sample_config(dir.path(), "");
+    let o = iobox_with_open_umask(
+        &["run", "--config", config.to_str().unwrap(), "--for", "4", "--record", "videos/{camera}.mkv"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let o = iobox_with_open_umask(
+        &["export", "--config", config.to_str().unwrap(), "--format", "csv", "--out", "exports"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let mut checked = 0;
+    for folder in ["photos", "videos", "snapshots", "exports"] {
+        let folder = dir.path().join(folder);
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+        for f in std::fs::read_dir(&folder).unwrap().flatten() {
+            assert_eq!(mode(&f.path()), 0o600, "{}", f.path().display());
+            checked += 1;
+        }
+    }
+    for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        if f.file_name().to_string_lossy().starts_with("sample.sqlite") {
+            assert_eq!(mode(&f.path()), 0o600, "{}", f.path().display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{checked} files checked");
+}
