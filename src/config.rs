@@ -86,6 +86,15 @@ pub struct RawDashboard {
     pub secure_cookie: Option<bool>,
     /// Seconds between live preview stills per camera with `iobox run --serve` (default 2).
     pub preview_every_s: Option<f64>,
+    /// Names besides IP addresses and `localhost` that requests may carry in `Host` (a reverse proxy's or
+    /// the box's DNS name; default none).
+    pub hosts: Option<Vec<String>>,
+    /// Most connections open at once; beyond, new ones are closed at once (default 1024).
+    pub max_connections: Option<u64>,
+    /// Seconds a client has to send a request's headers, also between requests (default 10).
+    pub header_timeout_s: Option<f64>,
+    /// Seconds a request may take before it is answered 408 (default 30).
+    pub request_timeout_s: Option<f64>,
 }
 
 /// The dashboard's validated settings.
@@ -95,6 +104,10 @@ pub struct DashboardConfig {
     pub session: Duration,
     pub secure_cookie: bool,
     pub preview_every: Duration,
+    pub hosts: Vec<String>,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
 }
 
 impl Default for DashboardConfig {
@@ -104,6 +117,10 @@ impl Default for DashboardConfig {
             session: Duration::from_secs(12 * 3600),
             secure_cookie: false,
             preview_every: Duration::from_secs(2),
+            hosts: Vec::new(),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -607,6 +624,39 @@ fn validate_dashboard(raw: RawDashboard, invalid: &dyn Fn(&str, String) -> Error
         }
         d.preview_every = Duration::from_secs_f64(s);
     }
+    if let Some(hosts) = raw.hosts {
+        for (i, h) in hosts.iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && h.bytes().any(|b| b.is_ascii_alphabetic());
+            if !ok {
+                return Err(invalid(
+                    &format!("dashboard.hosts[{i}]"),
+                    format!("{h:?} is not a DNS name such as \"iobox.store-12.example\" (no port, no scheme)"),
+                ));
+            }
+        }
+        d.hosts = hosts;
+    }
+    if let Some(n) = raw.max_connections {
+        if !(16..=65_536).contains(&n) {
+            return Err(invalid("dashboard.max_connections", format!("{n} is not between 16 and 65536")));
+        }
+        d.max_connections = n as usize;
+    }
+    if let Some(s) = raw.header_timeout_s {
+        if !(0.5..=300.0).contains(&s) {
+            return Err(invalid("dashboard.header_timeout_s", format!("{s} is not between 0.5 and 300 seconds")));
+        }
+        d.header_timeout = Duration::from_secs_f64(s);
+    }
+    if let Some(s) = raw.request_timeout_s {
+        if !(1.0..=3600.0).contains(&s) {
+            return Err(invalid("dashboard.request_timeout_s", format!("{s} is not between 1 and 3600 seconds")));
+        }
+        d.request_timeout = Duration::from_secs_f64(s);
+    }
     Ok(d)
 }
 
@@ -900,6 +950,11 @@ mod tests {
             ("[dashboard]\nlisten = \"localhost\"\n", "dashboard.listen"),
             ("[dashboard]\nsession_hours = 0\n", "dashboard.session_hours"),
             ("[dashboard]\npreview_every_s = 0\n", "dashboard.preview_every_s"),
+            ("[dashboard]\nhosts = [\"http://x.example\"]\n", "dashboard.hosts[0]"),
+            ("[dashboard]\nhosts = [\"ok.example\", \"x.example:80\"]\n", "dashboard.hosts[1]"),
+            ("[dashboard]\nmax_connections = 4294967295\n", "dashboard.max_connections"),
+            ("[dashboard]\nheader_timeout_s = 1e308\n", "dashboard.header_timeout_s"),
+            ("[dashboard]\nrequest_timeout_s = -1\n", "dashboard.request_timeout_s"),
             ("[dashboard]\nport = 1\n", "port"),
         ] {
             let err = parse(&format!("{text}{cam}")).unwrap_err().to_string();

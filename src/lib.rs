@@ -31,9 +31,12 @@
 pub mod alerts;
 pub mod anonymize;
 pub mod behaviour;
+pub mod buckets;
 pub mod calibration;
 pub mod capture;
 pub mod config;
+#[cfg(test)]
+mod fuzz;
 pub mod geometry;
 pub mod heatmap;
 pub mod infer;

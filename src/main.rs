@@ -195,6 +195,9 @@ struct ExportArgs {
     /// frame_log, each .csv or .parquet.
     #[arg(long)]
     out: PathBuf,
+    /// Write the reports' k-suppressed sections over whole buckets (one CSV each) instead of per-event rows.
+    #[arg(long)]
+    k_anonymous: bool,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -782,8 +785,19 @@ fn heatmap(args: HeatmapArgs) -> Result<ExitCode> {
 }
 
 fn export(args: ExportArgs) -> Result<ExitCode> {
-    let (_, db, period) = args.read.resolve(|_| i64::MIN)?;
-    for f in iobox::jobs::export::export(&db, period, args.format, &args.out)? {
+    let (config, db, period) = args.read.resolve(|_| i64::MIN)?;
+    let written = if args.k_anonymous {
+        if args.format != iobox::jobs::export::ExportFormat::Csv {
+            bail!("--k-anonymous writes CSV only (the report's sections): use --format csv");
+        }
+        let options =
+            iobox::jobs::report::ReportOptions { db, period, k: config.min_tracks, funnel: None, top_journeys: 10 };
+        iobox::jobs::export::export_k_anonymous(&options, &args.out)?
+    } else {
+        eprintln!("note: {}", iobox::jobs::export::PER_EVENT_NOTE);
+        iobox::jobs::export::export(&db, period, args.format, &args.out)?
+    };
+    for f in written {
         outln!("{}\t{} rows", f.path.display(), f.rows)?;
     }
     Ok(ExitCode::SUCCESS)

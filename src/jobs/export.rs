@@ -2,9 +2,13 @@
 //!
 //! The files hold the raw, anonymous rows (see `store::export`): random per-run track ids, zone and line
 //! names, times in ms since the Unix epoch, counts, heatmap cells. They are **not** k-suppressed: they are
-//! for the store's own analysis, not for publication.
+//! for the store's own analysis, not for publication, and every file says so (CSV: its first line, a `#`
+//! comment; Parquet: the file's key-value metadata `iobox.rows`).
 //!
-//! CSV: a header line of column names, RFC 4180 quoting, empty for NULL. Parquet: one row group per
+//! `--k-anonymous` ([`export_k_anonymous`]) writes instead what the reports show: one CSV per report
+//! section, over the period snapped to whole buckets, every row behind the same k rule.
+//!
+//! CSV: a `#` comment line, a header line of column names, RFC 4180 quoting, empty for NULL. Parquet: one row group per
 //! [`ROW_GROUP`] rows, snappy-compressed, times as `TIMESTAMP(MILLIS, UTC)`, text as `STRING`, NULLs as
 //! optional columns.
 
@@ -55,6 +59,34 @@ fn output_error(path: &Path) -> impl Fn(String) -> JobError + '_ {
     move |message| JobError::Output { path: path.to_path_buf(), message }
 }
 
+/// What every per-event file says about itself.
+pub const PER_EVENT_NOTE: &str = "iobox export: per-event rows (one row per event, with per-run random track ids); \
+     NOT k-anonymous: for the store's own analysis, never for publication (iobox export --k-anonymous writes \
+     the reports' suppressed buckets instead)";
+
+/// Writes the report over `options` as `DIR/<section>.csv`, one file per section (entries_exits,
+/// footfall_per_hour, dwell, funnel, queues, interactions, mood, top_journeys): the same fixed, snapped,
+/// suppressed buckets and rows as `iobox report --format csv`, each file headed by a `#` line saying so.
+pub fn export_k_anonymous(options: &super::report::ReportOptions, out: &Path) -> Result<Vec<ExportedTable>, JobError> {
+    let report = super::report::build(options)?;
+    std::fs::create_dir_all(out).map_err(|e| output_error(out)(e.to_string()))?;
+    let mut written = Vec::new();
+    for (key, title, csv, rows) in super::report::csv_sections(&report) {
+        let path = out.join(format!("{key}.csv"));
+        let text = format!(
+            "# iobox k-anonymous export: {title}; {} to {} ({}); k = {}: rows about 1 to k-1 people have empty \
+             figures and suppressed = true\n{csv}",
+            report.from.as_deref().unwrap_or("the beginning"),
+            report.to.as_deref().unwrap_or("the latest event"),
+            super::report::snapped_note(&report.snapped),
+            report.k
+        );
+        std::fs::write(&path, text).map_err(|e| output_error(&path)(e.to_string()))?;
+        written.push(ExportedTable { table: key, path, rows });
+    }
+    Ok(written)
+}
+
 /// Writes `DIR/<table>.<csv|parquet>` for every table of `store::export::TABLES`, rows in `period`.
 pub fn export(db: &Path, period: Period, format: ExportFormat, out: &Path) -> Result<Vec<ExportedTable>, JobError> {
     let conn = crate::store::open_ro(db)?;
@@ -99,6 +131,7 @@ impl CsvSink {
     fn create(table: &Table, path: &Path) -> Result<Self, JobError> {
         let io = |e: std::io::Error| output_error(path)(e.to_string());
         let mut w = BufWriter::new(File::create(path).map_err(io)?);
+        writeln!(w, "# {PER_EVENT_NOTE}").map_err(io)?;
         let header: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
         writeln!(w, "{}", header.join(",")).map_err(io)?;
         Ok(Self { path: path.to_path_buf(), w })
@@ -240,7 +273,13 @@ impl ParquetSink {
     fn create(table: &Table, path: &Path) -> Result<Self, JobError> {
         let fail = output_error(path);
         let file = File::create(path).map_err(|e| fail(e.to_string()))?;
-        let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+        let note = vec![
+            parquet::file::metadata::KeyValue::new("iobox.rows".to_string(), "per-event".to_string()),
+            parquet::file::metadata::KeyValue::new("iobox.note".to_string(), PER_EVENT_NOTE.to_string()),
+        ];
+        let props = Arc::new(
+            WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata(Some(note)).build(),
+        );
         let schema = Arc::new(parquet_schema(table).map_err(|e| fail(e.to_string()))?);
         let writer = SerializedFileWriter::new(BufWriter::new(file), schema, props).map_err(|e| fail(e.to_string()))?;
         let columns = table.columns.iter().map(ColumnBuffer::new).collect();

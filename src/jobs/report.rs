@@ -69,7 +69,10 @@ pub struct Report {
     /// RFC 3339, local time; `None`: open-ended.
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The period reported: the one asked for, snapped outward to whole buckets.
     pub period: Period,
+    /// The buckets the period was snapped to, and the period asked for.
+    pub snapped: crate::buckets::Snapped,
     pub k: u32,
     pub cameras: Vec<String>,
     /// Per camera, then the whole store (`camera: null`).
@@ -99,7 +102,8 @@ fn open_end(ms: i64) -> bool {
 /// Runs every query over the period.
 pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
     let conn = crate::store::open_ro(&options.db)?;
-    let (p, k) = (options.period, options.k);
+    let snapped = snap(options.period);
+    let (p, k) = (Period { from_ms: snapped.from_ms, to_ms: snapped.to_ms }, options.k);
     let funnel = match &options.funnel {
         Some(zones) => Funnel::Sequence(query::funnel(&conn, p, k, zones)?),
         None => Funnel::Pairs(query::funnel_pairs(&conn, p, k)?),
@@ -110,6 +114,7 @@ pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
         from: stamp(p.from_ms),
         to: stamp(p.to_ms),
         period: p,
+        snapped,
         k,
         cameras: query::cameras(&conn)?,
         entries_exits: query::entries_exits(&conn, p, k)?,
@@ -192,6 +197,26 @@ pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, JobError> {
     Err(bad())
 }
 
+/// A period snapped outward to whole buckets (hours, days, ISO weeks or months by its length): every
+/// report, page and export of figures covers whole buckets only.
+pub fn snap(p: Period) -> crate::buckets::Snapped {
+    crate::buckets::snap(p.from_ms, p.to_ms, crate::store::writer::now_ms())
+}
+
+/// How a report says what it covers: "whole days", and what was asked when snapping moved it.
+pub fn snapped_note(s: &crate::buckets::Snapped) -> String {
+    let whole = format!("whole {}s", s.level.as_str());
+    if s.moved() {
+        format!(
+            "{whole}; asked for {} to {}",
+            span(s.requested_from_ms, "the beginning"),
+            span(s.requested_to_ms, "the latest event")
+        )
+    } else {
+        whole
+    }
+}
+
 /// The period from `--from` / `--to`: without `--from` from `default_from_ms` (`iobox report`: 7 days ago),
 /// without `--to` open-ended (a file processed faster than real time is stamped by its own clock, ahead of
 /// the wall clock).
@@ -270,11 +295,27 @@ fn entries_exits_section(r: &Report) -> Section {
         .entries_exits
         .iter()
         .map(|m| Row {
-            cells: vec![camera_cell(&m.camera), figure(m.entries, Cell::Int), figure(m.exits, Cell::Int)],
+            cells: vec![
+                camera_cell(&m.camera),
+                figure(m.entries, Cell::Int),
+                figure(m.exits, Cell::Int),
+                Cell::Int(m.buckets_suppressed),
+            ],
             suppressed: m.suppressed,
         })
         .collect();
-    section("entries_exits", "Entries and exits", &["camera", "entries", "exits"], 1, rows)
+    let title = format!(
+        "Entries and exits (the sum of the {}s shown; {}s left out are counted, not added)",
+        r.snapped.level.as_str(),
+        r.snapped.level.as_str()
+    );
+    let left_out = match r.snapped.level {
+        crate::buckets::Level::Hour => "hours_suppressed",
+        crate::buckets::Level::Day => "days_suppressed",
+        crate::buckets::Level::Week => "weeks_suppressed",
+        crate::buckets::Level::Month => "months_suppressed",
+    };
+    section("entries_exits", title, &["camera", "entries", "exits", left_out], 1, rows)
 }
 
 /// Table: one row per hour, one column per camera and the store. CSV: one row per hour and camera.
@@ -472,6 +513,22 @@ fn journeys_section(r: &Report) -> Section {
     section("top_journeys", "Top journeys (zone sequences)", &["zones", "tracks"], 1, rows)
 }
 
+/// Each section as its own CSV (header line and rows, as `--format csv` writes them): key, title, text and
+/// the number of rows.
+pub fn csv_sections(r: &Report) -> Vec<(&'static str, String, String, u64)> {
+    sections(r, false)
+        .into_iter()
+        .map(|s| {
+            let mut text = format!("{},suppressed\n", s.headers.join(","));
+            for row in &s.rows {
+                let cells: Vec<String> = row.cells.iter().map(csv_text).collect();
+                let _ = writeln!(text, "{},{}", cells.join(","), row.suppressed);
+            }
+            (s.key, s.title, text, s.rows.len() as u64)
+        })
+        .collect()
+}
+
 fn sections(r: &Report, matrix: bool) -> Vec<Section> {
     vec![
         entries_exits_section(r),
@@ -531,6 +588,7 @@ fn render_table(r: &Report) -> String {
         span(r.period.from_ms, "the beginning"),
         span(r.period.to_ms, "the latest event")
     );
+    let _ = writeln!(out, "  buckets   {}", snapped_note(&r.snapped));
     let _ = writeln!(out, "  cameras   {}", if r.cameras.is_empty() { "none".into() } else { r.cameras.join(", ") });
     let _ = writeln!(
         out,
@@ -608,13 +666,14 @@ fn render_csv(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# iobox report: database {}, period {} to {} (ms {}..{}), k = {}: rows about fewer than k tracks are \
-         suppressed (figures empty); camera * = all cameras",
+        "# iobox report: database {}, period {} to {} (ms {}..{}; {}), k = {}: rows about fewer than k tracks \
+         are suppressed (figures empty); camera * = all cameras",
         r.database.display(),
         r.from.as_deref().unwrap_or("beginning"),
         r.to.as_deref().unwrap_or("latest event"),
         r.period.from_ms,
         r.period.to_ms,
+        snapped_note(&r.snapped),
         r.k
     );
     for s in sections(r, false) {

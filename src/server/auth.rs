@@ -10,12 +10,19 @@
 //! - CSRF: the cookie is `SameSite=Strict`, so browsers send it only with requests from the dashboard's own
 //!   pages; on top, every POST whose `Origin` (or `Sec-Fetch-Site`) says it comes from another site is
 //!   refused. Every other route is a GET that changes nothing.
-//! - After 5 failed logins from one address within 5 minutes, that address gets 429 until the oldest
-//!   failure is 5 minutes old. An unknown user name costs the same argon2 work as a wrong password.
+//! - A session remembers the password hash it was made with: `iobox user add --replace` (a new password)
+//!   or `iobox user remove` ends every session of that user at its next request.
+//! - Failed logins are limited per client address (5 within 5 minutes; IPv6 per /64) and per account name
+//!   (10 within 15 minutes, from any address). A login takes its slot in both counts *before* its password
+//!   is checked, under one lock, so concurrent attempts cannot race past the limit; a success gives back
+//!   only its own slot and never clears failures of another account or address. Over the limit: 429
+//!   with `Retry-After`, and no hashing.
+//! - Password checks run on their own small pool ([`super::hasher`]); a full queue answers 503 at once. An
+//!   unknown user name costs the same argon2 work as a wrong password.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -27,12 +34,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::hasher::Busy;
 use super::http::{Refusal, blocking, is_api};
 use super::{AppState, pages};
 
 pub const COOKIE: &str = "iobox_session";
-const MAX_FAILURES: usize = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 pub const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 1024;
 
@@ -110,21 +116,54 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// Most argon2 memory a stored hash may ask for: 64 MiB (the defaults use 19 MiB).
+const MAX_ARGON2_KIB: u32 = 64 * 1024;
+
+/// [`verify_password`] in `memory`, a buffer the caller keeps between checks (the password threads each
+/// keep one), so that a flood of logins does not allocate and free 19 MiB per guess.
+pub(crate) fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
+    let Ok(params) = argon2::Params::try_from(&hash) else { return false };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm.as_str()) else { return false };
+    let Ok(version) = hash.version.map(argon2::Version::try_from).transpose() else { return false };
+    if params.m_cost() > MAX_ARGON2_KIB {
+        return false;
+    }
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.as_bytes().len()) else { return false };
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    argon.hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, &mut memory[..blocks]).is_ok()
+        && argon2::password_hash::phc::Output::new(out).is_ok_and(|o| o == *expected)
+}
+
 /// A hash nobody's password matches, verified against for unknown names so they cost the same time.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let random: [u8; 16] = rand::random();
-        let pw: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        hash_password(&pw).unwrap_or_default()
-    })
+pub(crate) fn decoy_hash() -> String {
+    let random: [u8; 16] = rand::random();
+    let pw: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    hash_password(&pw).unwrap_or_default()
 }
 
 // ---- sessions --------------------------------------------------------------------------------------------
 
+/// Most sessions kept; beyond, the one nearest its expiry is dropped.
+const MAX_SESSIONS: usize = 10_000;
+
 struct Session {
     user: String,
+    /// The user's password hash when the session began: a different one now means the password changed.
+    stamp: String,
     expires: Instant,
+}
+
+/// A live session's user and the password hash it was made with.
+pub(crate) struct SessionUser {
+    pub user: String,
+    pub stamp: String,
 }
 
 /// Sessions in memory, by token.
@@ -142,22 +181,30 @@ impl Sessions {
         self.ttl
     }
 
-    /// A new session for `user`: 32 random bytes as 64 hex digits.
-    pub fn create(&self, user: &str) -> String {
+    /// A new session for `user`, whose password hash is `stamp`: 32 random bytes as 64 hex digits.
+    pub fn create(&self, user: &str, stamp: &str) -> String {
         let bytes: [u8; 32] = rand::random();
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, s| s.expires > now);
-        map.insert(token.clone(), Session { user: user.to_string(), expires: now + self.ttl });
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.expires).map(|(t, _)| t.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            token.clone(),
+            Session { user: user.to_string(), stamp: stamp.to_string(), expires: now + self.ttl },
+        );
         token
     }
 
     /// The user of a live session.
-    pub fn user(&self, token: &str) -> Option<String> {
+    pub fn user(&self, token: &str) -> Option<SessionUser> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(token) {
-            Some(s) if s.expires > Instant::now() => Some(s.user.clone()),
+            Some(s) if s.expires > Instant::now() => Some(SessionUser { user: s.user.clone(), stamp: s.stamp.clone() }),
             Some(_) => {
                 map.remove(token);
                 None
@@ -193,43 +240,155 @@ fn cookie(token: &str, max_age: Duration, secure: bool) -> String {
 
 // ---- failed-login rate limit -----------------------------------------------------------------------------
 
-/// Failed logins per client address.
-#[derive(Default)]
-pub(crate) struct Attempts {
-    map: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+/// A limit on failed logins: at most `max` within `window`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    pub max: usize,
+    pub window: Duration,
 }
 
-impl Attempts {
-    /// `Err(wait)` while the address has had too many failures.
-    fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(q) = map.get_mut(&ip) else { return Ok(()) };
-        while q.front().is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW) {
+/// Per client address (IPv6: per /64).
+pub(crate) const PER_ADDRESS: Limit = Limit { max: 5, window: Duration::from_secs(300) };
+/// Per account name, from any address.
+pub(crate) const PER_ACCOUNT: Limit = Limit { max: 10, window: Duration::from_secs(900) };
+/// Most addresses or names remembered; beyond, those with only old failures are forgotten first.
+const MAX_KEYS: usize = 10_000;
+
+/// The address a limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's prefix).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The account a limit counts: the name as typed, lower-cased and clipped (unknown names count too).
+fn account_key(name: &str) -> String {
+    name.trim().to_lowercase().chars().take(64).collect()
+}
+
+/// Times of logins that failed or are being checked, per key.
+struct Counts<K> {
+    map: HashMap<K, VecDeque<Instant>>,
+    limit: Limit,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Counts<K> {
+    fn new(limit: Limit) -> Self {
+        Counts { map: HashMap::new(), limit }
+    }
+
+    /// `Err(wait)` while `key` is at its limit.
+    fn check(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
+        let Some(q) = self.map.get_mut(key) else { return Ok(()) };
+        while q.front().is_some_and(|t| now.duration_since(*t) >= self.limit.window) {
             q.pop_front();
         }
-        if q.len() >= MAX_FAILURES {
+        if q.len() >= self.limit.max {
             let oldest = *q.front().expect("not empty");
-            return Err(FAILURE_WINDOW.saturating_sub(now.duration_since(oldest)));
+            return Err(self.limit.window.saturating_sub(now.duration_since(oldest)).max(Duration::from_secs(1)));
         }
         if q.is_empty() {
-            map.remove(&ip);
+            self.map.remove(key);
         }
         Ok(())
     }
 
-    fn failed(&self, ip: IpAddr) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            // Many addresses: forget those whose failures are old.
-            let now = Instant::now();
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW));
+    fn take(&mut self, key: &K, now: Instant) {
+        if self.map.len() >= MAX_KEYS {
+            let window = self.limit.window;
+            self.map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
-        map.entry(ip).or_default().push_back(Instant::now());
+        self.map.entry(key.clone()).or_default().push_back(now);
     }
 
-    fn succeeded(&self, ip: IpAddr) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+    fn give_back(&mut self, key: &K, at: Instant) {
+        if let Some(q) = self.map.get_mut(key) {
+            if let Some(i) = q.iter().position(|t| *t == at) {
+                q.remove(i);
+            }
+            if q.is_empty() {
+                self.map.remove(key);
+            }
+        }
+    }
+}
+
+/// Which limit a login is over, and for how long.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Limited {
+    Address(Duration),
+    Account(Duration),
+}
+
+impl Limited {
+    pub fn wait(&self) -> Duration {
+        match self {
+            Limited::Address(d) | Limited::Account(d) => *d,
+        }
+    }
+}
+
+/// A login's slot in both counts, taken before its password is checked. Dropped as it is, it stays as a
+/// failure; [`Attempts::succeeded`] or [`Attempts::not_checked`] give it back.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Slot {
+    address: IpAddr,
+    account: String,
+    at: Instant,
+}
+
+/// Failed logins per client address and per account.
+pub(crate) struct Attempts {
+    counts: Mutex<(Counts<IpAddr>, Counts<String>)>,
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Self::with_limits(PER_ADDRESS, PER_ACCOUNT)
+    }
+}
+
+impl Attempts {
+    pub fn with_limits(address: Limit, account: Limit) -> Self {
+        Attempts { counts: Mutex::new((Counts::new(address), Counts::new(account))) }
+    }
+
+    /// Takes a slot for a login of `name` from `ip`, or says which limit it is over. Check and take are
+    /// one step under one lock.
+    pub fn begin(&self, ip: IpAddr, name: &str) -> Result<Slot, Limited> {
+        let (address, account) = (address_key(ip), account_key(name));
+        let now = Instant::now();
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (by_address, by_account) = &mut *counts;
+        by_address.check(&address, now).map_err(Limited::Address)?;
+        by_account.check(&account, now).map_err(Limited::Account)?;
+        by_address.take(&address, now);
+        by_account.take(&account, now);
+        Ok(Slot { address, account, at: now })
+    }
+
+    /// The login succeeded: its own slot is given back, nothing else changes.
+    pub fn succeeded(&self, slot: Slot) {
+        self.give_back(slot);
+    }
+
+    /// The password was never checked (the pool was busy): the slot is given back.
+    pub fn not_checked(&self, slot: Slot) {
+        self.give_back(slot);
+    }
+
+    fn give_back(&self, slot: Slot) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.0.give_back(&slot.address, slot.at);
+        counts.1.give_back(&slot.account, slot.at);
     }
 }
 
@@ -274,17 +433,25 @@ pub(crate) async fn guard(State((state, access)): State<(AppState, Access)>, mut
         }
     };
     let Some(token) = session_token(req.headers()) else { return unauthorized("no session").into_response() };
-    let Some(name) = state.sessions.user(&token) else {
+    let Some(session) = state.sessions.user(&token) else {
         return unauthorized("the session has expired or is unknown").into_response();
     };
-    let s = state.clone();
+    let (s, name) = (state.clone(), session.user.clone());
     let user = match blocking(move || Ok(s.db.with(|c| crate::store::users::find(c, &name))?)).await {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let Some(role) = user.and_then(|u| Role::parse(&u.role).ok().map(|r| (u.name, r))) else {
+    let Some(user) = user else {
         state.sessions.remove(&token);
         return unauthorized("the session's user no longer exists").into_response();
+    };
+    if user.password_hash != session.stamp {
+        state.sessions.remove(&token);
+        return unauthorized("the user's password has changed since this session began").into_response();
+    }
+    let Some(role) = Role::parse(&user.role).ok().map(|r| (user.name, r)) else {
+        state.sessions.remove(&token);
+        return unauthorized("the session's user has no known role").into_response();
     };
     let viewer = Viewer { name: role.0, role: role.1 };
     if access == Access::Integrator && viewer.role != Role::Integrator {
@@ -319,7 +486,7 @@ pub(crate) struct LoginForm {
 }
 
 /// Where to go after logging in: a path on this site, else the overview.
-fn next_path(next: &str) -> String {
+pub(crate) fn next_path(next: &str) -> String {
     let ok = next.starts_with('/')
         && !next.starts_with("//")
         && next.len() <= 300
@@ -346,34 +513,71 @@ pub(crate) async fn login(
     same_origin(&headers)?;
     let form = form.map_err(|e| Refusal::new(e.status(), format!("login form: {}", e.body_text())))?.0;
     let ip = client.ip();
-    if let Err(wait) = state.attempts.check(ip) {
-        let secs = wait.as_secs().max(1);
-        let html =
-            pages::login_page(&state, &format!("Too many failed logins. Try again in {secs} s."), &form.next, None);
-        return Err(Refusal::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("{MAX_FAILURES} failed logins from {ip} within 5 minutes"),
-        )
-        .with_header(header::RETRY_AFTER, &secs.to_string())
-        .with_html(html));
-    }
     let name = form.name.trim().to_string();
-    let (s, password, n) = (state.clone(), form.password, name.clone());
-    let user = blocking(move || {
-        let user = if valid_name(&n).is_ok() { s.db.with(|c| crate::store::users::find(c, &n))? } else { None };
-        let hash = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or_else(|| decoy_hash());
-        let ok = verify_password(&password, hash);
-        Ok(user.filter(|_| ok))
+    let slot = match state.attempts.begin(ip, &name) {
+        Ok(slot) => slot,
+        Err(limited) => {
+            let secs = limited.wait().as_secs().max(1);
+            let html = pages::login_page(
+                &state,
+                &format!("Too many failed logins. Try again in {secs} s."),
+                &form.next,
+                Some(&name),
+            );
+            let reason = match limited {
+                Limited::Address(_) => format!(
+                    "{} failed logins from {ip} within {} minutes",
+                    PER_ADDRESS.max,
+                    PER_ADDRESS.window.as_secs() / 60
+                ),
+                Limited::Account(_) => format!(
+                    "{} failed logins as {:?} within {} minutes",
+                    PER_ACCOUNT.max,
+                    super::http::clip(&name),
+                    PER_ACCOUNT.window.as_secs() / 60
+                ),
+            };
+            return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, reason)
+                .with_header(header::RETRY_AFTER, &secs.to_string())
+                .with_html(html));
+        }
+    };
+    let (s, n) = (state.clone(), name.clone());
+    let user = match blocking(move || {
+        Ok(if valid_name(&n).is_ok() { s.db.with(|c| crate::store::users::find(c, &n))? } else { None })
     })
-    .await?;
-    let Some(user) = user else {
-        state.attempts.failed(ip);
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            state.attempts.not_checked(slot);
+            return Err(e);
+        }
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| state.decoy_hash.clone());
+    let ok = match state.hasher.verify(form.password, hash).await {
+        Ok(ok) => ok,
+        Err(Busy) => {
+            state.attempts.not_checked(slot);
+            let html =
+                pages::login_page(&state, "The dashboard is busy. Try again in a moment.", &form.next, Some(&name));
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{} password checks already waiting", super::hasher::QUEUE),
+            )
+            .with_header(header::RETRY_AFTER, "1")
+            .with_html(html));
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        // The slot stays: it is this failure.
+        drop(slot);
         let html = pages::login_page(&state, "Wrong name or password.", &form.next, Some(&name));
         return Err(Refusal::new(StatusCode::UNAUTHORIZED, format!("failed login as {:?}", super::http::clip(&name)))
             .with_html(html));
     };
-    state.attempts.succeeded(ip);
-    let token = state.sessions.create(&user.name);
+    state.attempts.succeeded(slot);
+    let token = state.sessions.create(&user.name, &user.password_hash);
     tracing::info!(user = %user.name, role = %user.role, client = %ip, "logged in");
     Ok((
         StatusCode::SEE_OTHER,
@@ -414,6 +618,14 @@ mod tests {
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(hash_password("correct horse").unwrap(), h, "a random salt each time");
         assert!(matches!(hash_password("short"), Err(Error::BadPassword)));
+        // The same answers with a kept buffer, reused.
+        let mut memory = Vec::new();
+        for _ in 0..2 {
+            assert!(verify_password_in("correct horse", &h, &mut memory));
+            assert!(!verify_password_in("Correct horse", &h, &mut memory));
+            assert!(!verify_password_in("correct horse", "not a hash", &mut memory));
+        }
+        assert_eq!(memory.len() * 1024, 19 * 1024 * 1024, "19 MiB of 1 KiB blocks");
     }
 
     #[test]
@@ -437,29 +649,53 @@ mod tests {
     #[test]
     fn sessions_expire_and_end() {
         let s = Sessions::new(Duration::from_millis(50));
-        let t = s.create("ana");
+        let t = s.create("ana", "$argon2id$1");
         assert_eq!(t.len(), 64);
-        assert_eq!(s.user(&t).as_deref(), Some("ana"));
-        assert_ne!(s.create("ana"), t);
+        let u = s.user(&t).unwrap();
+        assert_eq!((u.user.as_str(), u.stamp.as_str()), ("ana", "$argon2id$1"));
+        assert_ne!(s.create("ana", "$argon2id$1"), t);
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(s.user(&t), None);
-        let t = Sessions::new(Duration::from_secs(60)).create("bo");
+        assert!(s.user(&t).is_none());
+        let t = Sessions::new(Duration::from_secs(60)).create("bo", "");
         let s2 = Sessions::new(Duration::from_secs(60));
-        assert_eq!(s2.user(&t), None, "a token from elsewhere is unknown");
+        assert!(s2.user(&t).is_none(), "a token from elsewhere is unknown");
     }
 
     #[test]
-    fn failed_logins_are_limited_per_address() {
-        let a = Attempts::default();
-        let (x, y): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..MAX_FAILURES {
-            assert!(a.check(x).is_ok());
-            a.failed(x);
+    fn failed_logins_are_limited_per_address_and_per_account_before_any_check() {
+        let a = Attempts::with_limits(
+            Limit { max: 3, window: Duration::from_secs(60) },
+            Limit { max: 5, window: Duration::from_secs(60) },
+        );
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // Slots are taken before checking: three logins in flight at once use up the address.
+        let in_flight: Vec<Slot> = (0..3).map(|_| a.begin(ip("10.0.0.1"), "ana").unwrap()).collect();
+        assert!(matches!(a.begin(ip("10.0.0.1"), "bo"), Err(Limited::Address(_))));
+        // One of them succeeds: only its own slot comes back.
+        let mut in_flight = in_flight.into_iter();
+        a.succeeded(in_flight.next().unwrap());
+        let s = a.begin(ip("10.0.0.1"), "bo").unwrap();
+        // bo logging in does not clear ana's failures, nor the address's.
+        a.succeeded(s);
+        drop(in_flight);
+        let _ = a.begin(ip("10.0.0.1"), "ana").unwrap();
+        assert!(matches!(a.begin(ip("10.0.0.1"), "ana"), Err(Limited::Address(_))));
+        // ana has 3 failures; 2 more from other addresses reach the account limit, for any address.
+        let _ = a.begin(ip("10.0.0.2"), "ANA ").unwrap();
+        let _ = a.begin(ip("10.0.0.3"), "ana").unwrap();
+        let limited = a.begin(ip("10.0.0.4"), "ana").unwrap_err();
+        assert!(matches!(limited, Limited::Account(_)), "{limited:?}");
+        assert!(limited.wait() >= Duration::from_secs(1));
+        // Another account from that address is fine; a password never checked gives its slot back.
+        let s = a.begin(ip("10.0.0.4"), "bo").unwrap();
+        a.not_checked(s);
+        // IPv6 addresses of one /64 share a count; another /64 has its own.
+        for i in 0..3 {
+            let _ = a.begin(ip(&format!("2001:db8:1:2::{i}")), &format!("u{i}")).unwrap();
         }
-        assert!(a.check(x).is_err());
-        assert!(a.check(y).is_ok());
-        a.succeeded(x);
-        assert!(a.check(x).is_ok());
+        assert!(a.begin(ip("2001:db8:1:2:ffff::9"), "x").is_err());
+        assert!(a.begin(ip("2001:db8:1:3::1"), "x").is_ok());
+        assert_eq!(address_key(ip("::ffff:10.0.0.9")), ip("10.0.0.9"));
     }
 
     #[test]

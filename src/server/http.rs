@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -195,10 +195,12 @@ impl Query {
     }
 
     /// The period of `from` and `to`: times as `iobox report` reads them; without `from`, `default_from`;
-    /// without `to`, open-ended.
+    /// without `to`, open-ended; snapped outward to whole buckets as reports are.
     pub fn period(&self, now_ms: i64, default_from: i64) -> Result<Period, Refusal> {
-        crate::jobs::report::period(self.get("from"), self.get("to"), now_ms, default_from)
-            .map_err(|e| Refusal::bad_request(format!("from/to: {e}")))
+        let asked = crate::jobs::report::period(self.get("from"), self.get("to"), now_ms, default_from)
+            .map_err(|e| Refusal::bad_request(format!("from/to: {e}")))?;
+        let s = crate::buckets::snap(asked.from_ms, asked.to_ms, now_ms);
+        Ok(Period { from_ms: s.from_ms, to_ms: s.to_ms })
     }
 }
 
@@ -207,21 +209,85 @@ pub(crate) fn clip(s: &str) -> String {
     if s.chars().count() <= 80 { s.to_string() } else { s.chars().take(80).collect::<String>() + "..." }
 }
 
+// ---- the Host header -------------------------------------------------------------------------------------
+
+/// The `Host` names a request may carry. An IP address (any: it cannot be rebound) and `localhost` are
+/// always accepted; any other name must be configured in `[dashboard] hosts`, so that a page on a domain
+/// an attacker rebinds to this box's address (DNS rebinding) cannot read the dashboard.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosts {
+    names: Vec<String>,
+}
+
+impl Hosts {
+    pub fn new(names: &[String]) -> Hosts {
+        Hosts { names: names.iter().map(|n| normalize_host(n)).collect() }
+    }
+
+    /// `Err(why)` when the `Host` value is not this dashboard.
+    pub fn check(&self, host: Option<&str>) -> Result<(), String> {
+        let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+            return Err("the request has no Host header".into());
+        };
+        let name = host_name(host).ok_or_else(|| format!("Host {:?} is not a host and port", clip(host)))?;
+        let name = normalize_host(name);
+        if name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.names.contains(&name)
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "Host {:?} is not an address or name of this dashboard (add it to [dashboard] hosts)",
+                clip(host)
+            ))
+        }
+    }
+}
+
+fn normalize_host(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The name or address of a `Host` value without its port; IPv6 addresses in brackets.
+fn host_name(host: &str) -> Option<&str> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        return (after.is_empty() || after.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok())).then_some(addr);
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host, None),
+    };
+    let ok = !name.is_empty()
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then_some(name)
+}
+
 // ---- the request log and the headers of every response -------------------------------------------------
 
-/// Logs every refused request (method, path, status, reason, client), refuses bodies over [`BODY_LIMIT`]
-/// before they are read, and adds the security headers.
-pub(crate) async fn log_and_guard(ConnectInfo(client): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+/// Logs every refused request (method, path, status, reason, client), refuses a foreign `Host` (421) and
+/// bodies over [`BODY_LIMIT`] before they are read, and adds the security headers.
+pub(crate) async fn log_and_guard(
+    State(state): State<super::AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
     let method = req.method().clone();
     let path = clip(req.uri().path());
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let mut resp = match declared {
-        Some(n) if n > BODY_LIMIT as u64 => Refusal::new(
+    let host = req.headers().get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    let mut resp = match (state.hosts.check(host), declared) {
+        (Err(why), _) => Refusal::new(StatusCode::MISDIRECTED_REQUEST, why).into_response(),
+        (Ok(()), Some(n)) if n > BODY_LIMIT as u64 => Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("a body of {n} bytes is over the {BODY_LIMIT}-byte limit"),
         )
         .into_response(),
-        _ => next.run(req).await,
+        (Ok(()), _) => next.run(req).await,
     };
     let status = resp.status();
     if status.is_client_error() || status.is_server_error() {
@@ -321,5 +387,40 @@ mod tests {
         assert!(Query::parse(Some(&long), P).is_err());
         let q = Query::parse(Some("from=yesterday%27;DROP%20TABLE%20users;--"), P).unwrap();
         assert!(q.period(0, 0).is_err());
+    }
+
+    #[test]
+    fn only_addresses_localhost_and_configured_names_are_accepted_as_host() {
+        let h = Hosts::new(&["Iobox.Store-12.example.".to_string()]);
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "192.168.1.20:80",
+            "[::1]:8080",
+            "[fe80::1]",
+            "localhost:8080",
+            "LOCALHOST",
+            "iobox.store-12.example",
+            "iobox.store-12.example.:443",
+        ] {
+            assert!(h.check(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            None,
+            Some(""),
+            Some("evil.example"),
+            Some("evil.example:8080"),
+            Some("127.0.0.1.evil.example"),
+            Some("iobox.store-12.example.evil"),
+            Some("[::1"),
+            Some("[::1]x"),
+            Some("127.0.0.1:99999"),
+            Some("a b"),
+            Some("x@127.0.0.1"),
+        ] {
+            let e = h.check(bad).unwrap_err();
+            assert!(e.contains("Host"), "{bad:?}: {e}");
+        }
+        assert!(Hosts::default().check(Some("iobox.store-12.example")).is_err());
     }
 }

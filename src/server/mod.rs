@@ -13,12 +13,19 @@
 //! overlays drawn on them, and the floor plan. It serves no file by a path taken from a request: camera
 //! names in paths are looked up among the config's cameras, and the style sheet and script are compiled in.
 //!
-//! Requests are answered by a small tokio runtime (2 threads) on a thread of its own; database queries,
-//! password checks and pictures run on its blocking pool.
+//! Requests are answered by a small tokio runtime (2 threads) on a thread of its own; database queries and
+//! pictures run on its blocking pool, password checks on a pool of their own ([`hasher`]: 2 threads at a
+//! lower priority, a queue of 8, then 503).
+//!
+//! Hostile clients: connections are accepted by iobox's own loop on hyper, with a header read timeout (also
+//! between requests on a kept-alive connection), a 32 KiB limit on a request's head, a limit on open
+//! connections (beyond it a new connection is closed at once) and a request timeout (tower-http, 408). Every
+//! request's `Host` must be an IP address, `localhost`, or a name in `[dashboard] hosts` (DNS rebinding).
 
 pub(crate) mod api;
 pub mod auth;
 pub(crate) mod charts;
+pub(crate) mod hasher;
 pub(crate) mod http;
 pub(crate) mod openapi;
 pub(crate) mod pages;
@@ -92,6 +99,11 @@ pub(crate) struct Inner {
     pub plan: Option<Plan>,
     pub sessions: auth::Sessions,
     pub attempts: auth::Attempts,
+    pub hasher: hasher::Hasher,
+    /// Checked against for unknown user names, so that they cost the same as a wrong password.
+    pub decoy_hash: String,
+    /// The `Host` names accepted besides IP addresses and `localhost`.
+    pub hosts: http::Hosts,
     pub secure_cookie: bool,
     pub live: Option<Arc<Live>>,
     /// `[output] snapshot` with `{camera}`: the run's anonymized snapshot files.
@@ -166,6 +178,9 @@ impl Server {
             plan,
             sessions: auth::Sessions::new(config.dashboard.session),
             attempts: auth::Attempts::default(),
+            hasher: hasher::Hasher::start().map_err(|e| Error::Start(format!("password threads: {e}")))?,
+            decoy_hash: auth::decoy_hash(),
+            hosts: http::Hosts::new(&config.dashboard.hosts),
             secure_cookie: config.dashboard.secure_cookie,
             live,
             snapshot: config.snapshot.clone(),
@@ -182,23 +197,19 @@ impl Server {
             .build()
             .map_err(|e| Error::Start(e.to_string()))?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = routes::router(state);
+        let limits = Limits {
+            max_connections: max_connections(config.dashboard.max_connections),
+            header_timeout: config.dashboard.header_timeout,
+            request_timeout: config.dashboard.request_timeout,
+        };
         let thread = std::thread::Builder::new()
             .name("dashboard".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!("dashboard: {e}");
-                            return;
-                        }
-                    };
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    });
-                    if let Err(e) = serve.await {
-                        tracing::error!("dashboard: {e}");
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => accept_loop(l, app, limits, rx).await,
+                        Err(e) => tracing::error!("dashboard: {e}"),
                     }
                 });
                 // Connections still open after the shutdown signal are dropped here.
@@ -251,6 +262,117 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown_now();
+    }
+}
+
+/// What the accept loop holds a hostile client to.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// Largest request head (request line and headers) read; hyper's default is ~400 KiB per connection.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// The connection limit, lowered to what the process's open-file limit allows (with room for the
+/// database, the cameras and the models), after raising that limit as far as the system lets it.
+fn max_connections(wanted: usize) -> usize {
+    let files = raise_open_file_limit();
+    let allowed = files.saturating_sub(256).max(16) as usize;
+    if wanted > allowed {
+        tracing::warn!(
+            "dashboard: [dashboard] max_connections = {wanted} is more than the open-file limit ({files}) allows; \
+             using {allowed}"
+        );
+        allowed
+    } else {
+        wanted
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (as Go and nginx do); returns the soft limit now.
+fn raise_open_file_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
+    unsafe {
+        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return 1024;
+        }
+        if l.rlim_cur < l.rlim_max {
+            let raised = libc::rlimit { rlim_cur: l.rlim_max, rlim_max: l.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l = raised;
+            }
+        }
+        l.rlim_cur
+    }
+}
+
+/// Accepts connections until `stop`: each is served by hyper with the header read timeout and head size
+/// limit, holds one of `max_connections` permits while open (none left: closed at once), and each request
+/// is cut off after the request timeout. On `stop`, requests in flight get 2 s to finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_HEAD).keep_alive(true);
+    let mut last_full_warning: Option<std::time::Instant> = None;
+    loop {
+        let (stream, client) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("dashboard: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(stream);
+            if last_full_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                last_full_warning = Some(std::time::Instant::now());
+                tracing::warn!(
+                    client = %client.ip(),
+                    "dashboard: {} connections open, the limit; new ones are closed at once",
+                    limits.max_connections
+                );
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(client));
+            app.clone().oneshot(req)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(client = %client.ip(), "dashboard: connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await.is_err() {
+        tracing::debug!("dashboard: requests still in flight at shutdown are dropped");
     }
 }
 

@@ -153,6 +153,6 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     r.fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(http::log_and_guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::log_and_guard))
         .with_state(state)
 }

@@ -13,6 +13,7 @@
 
 pub mod export;
 pub mod query;
+pub mod released;
 pub mod schema;
 pub mod users;
 pub mod writer;

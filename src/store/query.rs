@@ -108,14 +108,18 @@ pub struct FootfallHour {
     pub suppressed: bool,
 }
 
-/// Entries and exits over the period. Groups: entering tracks, exiting tracks.
+/// Entries and exits over the period: the sum of its buckets' released figures. Groups: entering tracks,
+/// exiting tracks, per bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Movement {
     /// `None`: the whole store.
     pub camera: Option<String>,
     pub entries: Option<u64>,
     pub exits: Option<u64>,
+    /// Every bucket with people in it is suppressed.
     pub suppressed: bool,
+    /// Buckets with people left out of the figures (suppressed, or hidden so as not to give another away).
+    pub buckets_suppressed: u64,
 }
 
 /// Stays in a zone (`zone_exited` events). Group: the tracks that stayed.
@@ -276,12 +280,12 @@ fn token_group(distinct_tokens: i64, max_untokened: Option<i64>) -> u64 {
     u(distinct_tokens.max(max_untokened.unwrap_or(0)))
 }
 
-fn err(conn: &Connection) -> impl Fn(rusqlite::Error) -> Error + '_ {
+pub(super) fn err(conn: &Connection) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Sqlite { path: conn.path().unwrap_or("").into(), source }
 }
 
 /// A track id as a number: the 16 hex digits iobox writes, or a hash of anything else.
-fn track_key(track: &str) -> u64 {
+pub(super) fn track_key(track: &str) -> u64 {
     u64::from_str_radix(track, 16).unwrap_or_else(|_| {
         let mut h = DefaultHasher::new();
         track.hash(&mut h);
@@ -301,104 +305,43 @@ pub fn cameras(conn: &Connection) -> Result<Vec<String>> {
 }
 
 /// Entries per hour, per camera and for the whole store (`camera: None`), ordered by hour, then camera
-/// name, the store last.
+/// name, the store last: the hours' released cells ([`super::released`]), the same whatever period asks.
 pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Vec<FootfallHour>> {
-    let sql = |by_camera: bool| {
-        format!(
-            "SELECT {cam}, e.ts_ms / 3600000 AS h, COUNT(*), COUNT(DISTINCT e.track)
-             FROM events e {join} WHERE e.kind = 'entry' AND e.ts_ms >= ?1 AND e.ts_ms < ?2
-             GROUP BY {group}h",
-            cam = if by_camera { "c.name" } else { "NULL" },
-            join = if by_camera { "JOIN cameras c ON c.id = e.camera_id" } else { "" },
-            group = if by_camera { "c.name, " } else { "" },
-        )
-    };
-    // Per hour: the cameras' (entries, tracks), then the store's.
-    type Hour = (Vec<(String, u64, u64)>, Option<(u64, u64)>);
-    let mut hours: std::collections::BTreeMap<i64, Hour> = std::collections::BTreeMap::new();
-    for by_camera in [true, false] {
-        let mut stmt = conn.prepare(&sql(by_camera)).map_err(err(conn))?;
-        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
-        while let Some(r) = rows.next().map_err(err(conn))? {
-            let (camera, hour, entries, tracks): (Option<String>, i64, i64, i64) = (
-                r.get(0).map_err(err(conn))?,
-                r.get(1).map_err(err(conn))?,
-                r.get(2).map_err(err(conn))?,
-                r.get(3).map_err(err(conn))?,
-            );
-            let h = hours.entry(hour).or_default();
-            match camera {
-                Some(camera) => h.0.push((camera, u(entries), u(tracks))),
-                None => h.1 = Some((u(entries), u(tracks))),
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (hour, (mut cameras, store)) in hours {
-        cameras.sort_by(|a, b| a.0.cmp(&b.0));
-        let parts: Vec<[u64; 1]> = cameras.iter().map(|&(_, _, tracks)| [tracks]).collect();
-        let (store_entries, store_tracks) = store.unwrap_or((0, 0));
-        let (gates, total) = protect_total(k, &parts, [store_tracks]);
-        let hour_start_ms = hour * 3_600_000;
-        for ((camera, entries, _), gate) in cameras.into_iter().zip(gates) {
-            let (entries, suppressed) = (gate.show(entries), gate.suppressed());
-            out.push(FootfallHour { hour_start_ms, camera: Some(camera), entries, suppressed });
-        }
-        out.push(FootfallHour {
-            hour_start_ms,
-            camera: None,
-            entries: total.show(store_entries),
-            suppressed: total.suppressed(),
-        });
-    }
-    Ok(out)
+    let released = super::released::build(conn, period, k)?;
+    Ok(released
+        .hours(period)
+        .into_iter()
+        .map(|(key, cell)| FootfallHour {
+            hour_start_ms: key.start_ms,
+            camera: key.camera.map(|c| released.cameras[c].clone()),
+            entries: cell.shown.then_some(cell.value[0]),
+            suppressed: !cell.shown,
+        })
+        .collect())
 }
 
-/// Entries and exits per camera (every camera, 0 where none) and for the whole store (last).
+/// Entries and exits per camera (every camera, 0 where none) and for the whole store (last), over the
+/// period snapped to whole buckets ([`crate::buckets::snap`]): the sum of the buckets' released cells
+/// ([`super::released`]), suppressed when every bucket with people is, with the count of buckets left out.
 pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Movement>> {
-    const FIGURES: &str = "SUM(kind = 'entry') AS a, SUM(kind = 'exit') AS b,
-        COUNT(DISTINCT CASE WHEN kind = 'entry' THEN track END) AS c,
-        COUNT(DISTINCT CASE WHEN kind = 'exit' THEN track END) AS d";
-    const WHERE: &str = "WHERE kind IN ('entry', 'exit') AND ts_ms >= ?1 AND ts_ms < ?2";
-    let per_camera = format!(
-        "SELECT c.name, COALESCE(x.a, 0), COALESCE(x.b, 0), COALESCE(x.c, 0), COALESCE(x.d, 0) FROM cameras c
-         LEFT JOIN (SELECT camera_id, {FIGURES} FROM events {WHERE} GROUP BY camera_id) x
-         ON x.camera_id = c.id ORDER BY c.name"
-    );
-    let store =
-        format!("SELECT NULL, COALESCE(a, 0), COALESCE(b, 0), c, d FROM (SELECT {FIGURES} FROM events {WHERE}) x");
-    // (camera, entries, exits, entering tracks, exiting tracks); the store's last.
-    let mut rows_out: Vec<(Option<String>, u64, u64, [u64; 2])> = Vec::new();
-    for sql in [per_camera, store] {
-        let mut stmt = conn.prepare(&sql).map_err(err(conn))?;
-        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
-        while let Some(r) = rows.next().map_err(err(conn))? {
-            let n = |i| r.get::<_, i64>(i).map(u).map_err(err(conn));
-            rows_out.push((r.get(0).map_err(err(conn))?, n(1)?, n(2)?, [n(3)?, n(4)?]));
-        }
-    }
-    let Some((_, store_entries, store_exits, store_tracks)) = rows_out.pop() else {
-        return Ok(Vec::new());
-    };
-    let parts: Vec<[u64; 2]> = rows_out.iter().map(|&(_, _, _, tracks)| tracks).collect();
-    let (gates, total) = protect_total(k, &parts, store_tracks);
-    let mut out: Vec<Movement> = rows_out
+    let snapped = crate::buckets::snap(period.from_ms, period.to_ms, super::writer::now_ms());
+    let period = Period { from_ms: snapped.from_ms, to_ms: snapped.to_ms };
+    let released = super::released::build(conn, period, k)?;
+    let series: Vec<Option<usize>> = (0..released.cameras.len()).map(Some).chain([None]).collect();
+    Ok(series
         .into_iter()
-        .zip(gates)
-        .map(|((camera, entries, exits, _), gate)| Movement {
-            camera,
-            entries: gate.show(entries),
-            exits: gate.show(exits),
-            suppressed: gate.suppressed(),
+        .map(|camera| {
+            let sum = released.sum(period, snapped.level, camera);
+            let hidden = sum.all_suppressed();
+            Movement {
+                camera: camera.map(|c| released.cameras[c].clone()),
+                entries: (!hidden).then_some(sum.value[0]),
+                exits: (!hidden).then_some(sum.value[1]),
+                suppressed: hidden,
+                buckets_suppressed: sum.suppressed,
+            }
         })
-        .collect();
-    out.push(Movement {
-        camera: None,
-        entries: total.show(store_entries),
-        exits: total.show(store_exits),
-        suppressed: total.suppressed(),
-    });
-    Ok(out)
+        .collect())
 }
 
 /// Mean, median (mean of the middle two for an even count) and nearest-rank p90 of `v` (sorted here).
@@ -957,16 +900,14 @@ mod tests {
         let conn = open_ro(&path).unwrap();
         let all = Period::ALL;
 
-        // Footfall: hour 0 has k-1 entering tracks (suppressed), hour 1 has k (shown), per camera and store.
+        // Footfall: hour 0 has k-1 entering tracks (suppressed by its own gate), hour 1 has k: shown alone, it
+        // would give hour 0 away as the day's 2k-1 minus k, so it is suppressed too (the day is shown).
         let f = footfall_per_hour(&conn, all, K).unwrap();
         assert_eq!(f.len(), 4, "{f:?}");
-        for row in &f {
-            let first_hour = row.hour_start_ms == T0;
-            assert_eq!(row.suppressed, first_hour, "{row:?}");
-            assert_eq!(row.entries, (!first_hour).then_some(u64::from(K)), "{row:?}");
-        }
+        assert!(f.iter().all(|row| row.suppressed && row.entries.is_none()), "{f:?}");
         assert_eq!(f[0].camera.as_deref(), Some("door"));
         assert_eq!(f[1].camera, None);
+        assert_eq!(f[2].hour_start_ms, T0 + HOUR);
 
         // Entries/exits: door has 2k-1 entries and k exits (shown); aisle none (0 shown).
         let m = entries_exits(&conn, all, K).unwrap();
@@ -974,13 +915,16 @@ mod tests {
         assert_eq!(cams, [Some("aisle".into()), Some("door".into()), None]);
         assert_eq!((m[0].entries, m[0].exits, m[0].suppressed), (Some(0), Some(0), false));
         assert_eq!((m[1].entries, m[1].exits), (Some(2 * u64::from(K) - 1), Some(u64::from(K))));
+        assert_eq!(m[1].buckets_suppressed, 0);
         assert_eq!(m[2], Movement { camera: None, ..m[1].clone() });
-        // No exits in the period: 0 describes no one and is shown.
+        // The first two hours are reported hour by hour, and both are suppressed: the period is too.
         let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR }, K).unwrap();
-        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (Some(2 * u64::from(K) - 1), Some(0), false));
-        // Only k-1 exits: the whole row goes, entries too.
+        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed, m[1].buckets_suppressed), (None, None, true, 2));
+        // A minute into the third hour is snapped to its end: the k exits are shown, the entries' hours
+        // are left out and counted.
         let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR + 1 }, K).unwrap();
-        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (None, None, true));
+        assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (Some(0), Some(u64::from(K)), false));
+        assert_eq!(m[1].buckets_suppressed, 2);
 
         // Dwell: few (k-1 tracks, 2(k-1) visits) suppressed; edge (k) and many (k+1) shown with exact stats.
         let d = dwell_per_zone(&conn, all, K).unwrap();

@@ -216,7 +216,7 @@ fn heads_between_runs_are_smoothed(sparse_config: PerceptionConfig, behind: bool
         let out = sparse.process(frame, &mut cam).unwrap();
         let (w, h) = (raw.width(), raw.height());
         if n % 10 == 0 {
-            at_last_run = ref_cam.people.iter().filter_map(|p| p.track.clone()).collect();
+            at_last_run = ref_cam.people.iter().filter_map(|p| p.track).collect();
         }
         for p in &ref_cam.people {
             if !p.track.as_ref().is_some_and(|t| at_last_run.contains(t)) {

@@ -259,6 +259,14 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
 }
 
 /// A small RFC 4180 reader: fields, quotes, doubled quotes, newlines inside quotes.
+/// A CSV file as iobox writes it: its `#` note line first (returned), then RFC 4180 rows.
+fn export_csv(path: &Path) -> (String, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (note, rest) = text.split_once('\n').unwrap();
+    assert!(note.starts_with("# iobox "), "{}: {note}", path.display());
+    (note.to_string(), parse_csv(rest))
+}
+
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
     let mut chars = text.chars().peekable();
@@ -317,7 +325,8 @@ fn csv_and_parquet_exports_hold_every_row() {
 
     // CSV: a header, then one line per row, in time order.
     for (table, time) in TABLES {
-        let rows = parse_csv(&std::fs::read_to_string(dir.path().join("csv").join(format!("{table}.csv"))).unwrap());
+        let (note, rows) = export_csv(&dir.path().join("csv").join(format!("{table}.csv")));
+        assert!(note.contains("per-event rows") && note.contains("NOT k-anonymous"), "{note}");
         assert_eq!(rows.len() as i64 - 1, count(table), "{table}");
         let t = rows[0].iter().position(|h| h == time).unwrap();
         let times: Vec<i64> = rows[1..].iter().map(|r| r[t].parse().unwrap()).collect();
@@ -325,7 +334,7 @@ fn csv_and_parquet_exports_hold_every_row() {
             assert!(times.windows(2).all(|w| w[0] <= w[1]), "{table} in time order");
         }
     }
-    let events = parse_csv(&std::fs::read_to_string(dir.path().join("csv/events.csv")).unwrap());
+    let events = export_csv(&dir.path().join("csv/events.csv")).1;
     assert_eq!(events[0], ["id", "run_id", "camera", "kind", "ts_ms", "track", "place", "direction", "duration_ms"]);
     let (id, kind, ts, track, duration): (i64, String, i64, String, Option<i64>) = conn
         .query_row("SELECT id, kind, ts_ms, track, duration_ms FROM events ORDER BY ts_ms, id LIMIT 1", [], |r| {
@@ -339,7 +348,7 @@ fn csv_and_parquet_exports_hold_every_row() {
     );
     assert_eq!(events[1][4], ts.to_string());
     assert_eq!(events[1][8], duration.map(|d| d.to_string()).unwrap_or_default());
-    let journeys = parse_csv(&std::fs::read_to_string(dir.path().join("csv/journeys.csv")).unwrap());
+    let journeys = export_csv(&dir.path().join("csv/journeys.csv")).1;
     let zones: Vec<String> = serde_json::from_str(&journeys[1][6]).unwrap();
     assert!(!zones.is_empty(), "the quoted JSON list survives the CSV");
 
@@ -351,6 +360,8 @@ fn csv_and_parquet_exports_hold_every_row() {
     }
     let reader =
         SerializedFileReader::new(std::fs::File::open(dir.path().join("parquet/events.parquet")).unwrap()).unwrap();
+    let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
+    assert!(kv.iter().any(|e| e.key == "iobox.rows" && e.value.as_deref() == Some("per-event")), "{kv:?}");
     let rows: Vec<_> = reader.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(rows[0].get_long(0).unwrap(), id);
     assert_eq!(rows[0].get_string(2).unwrap(), "sample");
@@ -378,8 +389,36 @@ fn csv_and_parquet_exports_hold_every_row() {
         dir.path(),
     );
     assert!(run.status.success(), "{}", common::text(&run));
-    let rows = parse_csv(&std::fs::read_to_string(out.join("events.csv")).unwrap());
+    let rows = export_csv(&out.join("events.csv")).1;
     assert_eq!(rows.len() as i64 - 1, int(&conn, &format!("SELECT COUNT(*) FROM events WHERE ts_ms >= {}", first + 1)));
+    assert!(common::text(&run).contains("NOT k-anonymous"), "the command says so too");
+
+    // --k-anonymous: the report's sections, the same rows as the report's CSV, suppressed alike.
+    for k in ["5", "7"] {
+        let out = dir.path().join(format!("k{k}"));
+        let config = common::config_with_k(dir.path(), k.parse().unwrap());
+        let args = ["--db", db.to_str().unwrap(), "--config", config.to_str().unwrap(), "--from", "2000-01-01"];
+        let run = common::iobox(
+            &[&["export", "--k-anonymous", "--format", "csv", "--out", out.to_str().unwrap()][..], &args[..]].concat(),
+            dir.path(),
+        );
+        assert!(run.status.success(), "{}", common::text(&run));
+        let report = common::iobox(&[&["report", "--format", "csv"][..], &args[..]].concat(), dir.path());
+        let report = String::from_utf8(report.stdout).unwrap();
+        for section in ["entries_exits", "footfall_per_hour", "dwell", "top_journeys"] {
+            let (note, rows) = export_csv(&out.join(format!("{section}.csv")));
+            assert!(note.contains("k-anonymous export") && note.contains(&format!("k = {k}")), "{note}");
+            let block = report.split(&format!("# {section}: ")).nth(1).unwrap().split_once('\n').unwrap().1;
+            let block = format!("{}\n", block.split("\n\n").next().unwrap().trim_end());
+            assert_eq!(parse_csv(&block), rows, "{section} at k = {k}");
+            assert_eq!(rows[0].last().map(String::as_str), Some("suppressed"));
+        }
+    }
+    let run = common::iobox(
+        &["export", "--k-anonymous", "--format", "parquet", "--db", db.to_str().unwrap(), "--out", "x"],
+        dir.path(),
+    );
+    assert!(!run.status.success() && common::text(&run).contains("--format csv"), "{}", common::text(&run));
 }
 
 #[test]
@@ -409,4 +448,111 @@ fn report_errors_are_clear_and_exit_1() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(common::text(&out).contains("a-file"), "{}", common::text(&out));
+}
+
+/// A store's week written through the real writer: on Tuesday 2030-01-01 (UTC) 10 shoppers enter in the
+/// 09:00 hour, 12 at 10:00 and 2 at 11:00; on Monday 8, Wednesday 9, Thursday 7 and Friday 2 (all at noon).
+fn differencing_db(dir: &Path) -> std::path::PathBuf {
+    use iobox::behaviour::{Event, Name, TrackId};
+    use iobox::store::{Record, Writer, WriterOptions};
+    let path = dir.join("week.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let options = WriterOptions { retention: None, ..WriterOptions::default() };
+    let writer = Writer::start_with(&path, &["door".to_string()], options).unwrap();
+    let tx = writer.sender();
+    const H: i64 = 3_600_000;
+    let tuesday = 1_893_456_000_000i64;
+    let mut id = 0u64;
+    let mut enter = |at: i64, n: u64| {
+        for i in 0..n {
+            id += 1;
+            let event =
+                Event::Entry { zone: Name::from("door"), track: TrackId(0xA000 + id), at_ms: at + i as i64 * 60_000 };
+            tx.send(Record::Event { camera: 0, event });
+        }
+    };
+    enter(tuesday + 9 * H, 10);
+    enter(tuesday + 10 * H, 12);
+    enter(tuesday + 11 * H, 2);
+    for (day, n) in [(-1i64, 8u64), (1, 9), (2, 7), (3, 2)] {
+        enter(tuesday + day * 24 * H + 12 * H, n);
+    }
+    drop(tx);
+    writer.finish().unwrap();
+    path
+}
+
+/// The store's shown entries over `[from, to)` (UTC) and how many buckets were left out.
+fn store_entries(db: &Path, from: &str, to: &str) -> (i64, i64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["report", "--db", db.to_str().unwrap(), "--from", from, "--to", to, "--format", "json"])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let store = v["entries_exits"].as_array().unwrap().iter().find(|m| m["camera"].is_null()).unwrap().clone();
+    (store["entries"].as_i64().unwrap_or(0), store["buckets_suppressed"].as_i64().unwrap())
+}
+
+#[test]
+fn differencing_a_day_by_its_hours_or_days_by_days_reveals_no_one() {
+    const K: i64 = 5;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("differencing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = differencing_db(&dir);
+    // The attack works on the raw rows: the day (24 entries) minus its hours of 5 or more (10 and 12) is the
+    // 2 who came at 11:00.
+    let conn = iobox::store::open_ro(&db).unwrap();
+    let per_hour: Vec<i64> = (0..24)
+        .map(|h| {
+            let from = 1_893_456_000_000i64 + h * 3_600_000;
+            conn.query_row(
+                "SELECT COUNT(*) FROM events WHERE kind = 'entry' AND ts_ms >= ?1 AND ts_ms < ?2",
+                [from, from + 3_600_000],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
+        .collect();
+    let raw_day: i64 = per_hour.iter().sum();
+    assert_eq!(raw_day - per_hour.iter().filter(|n| **n >= K).sum::<i64>(), 2);
+
+    // Through iobox: the day minus each of its hours.
+    let (day, day_left_out) = store_entries(&db, "2030-01-01", "2030-01-02");
+    let mut hours = 0;
+    for h in 0..24 {
+        let to = if h == 23 { "2030-01-02".to_string() } else { format!("2030-01-01T{:02}:00", h + 1) };
+        let (n, _) = store_entries(&db, &format!("2030-01-01T{h:02}:00"), &to);
+        assert!(n == 0 || n >= K, "hour {h} shows {n}");
+        hours += n;
+    }
+    let gap = day - hours;
+    assert!(gap == 0 || gap >= K, "the day ({day}) minus its hours ({hours}) isolates {gap}");
+    assert_eq!(day_left_out, 2, "the 11:00 hour and the next-smallest (09:00) are left out");
+    // A minute-cut period is snapped to whole hours and says so.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["report", "--db", db.to_str().unwrap(), "--from", "2030-01-01T09:17", "--to", "2030-01-01T11:40"])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert!(text.contains("whole hours; asked for 2030-01-01 09:17:00 to 2030-01-01 11:40:00"), "{text}");
+    assert!(text.contains("2030-01-01 09:00:00 to 2030-01-01 12:00:00"), "{text}");
+
+    // Monday to Friday minus Monday to Thursday, and every day of the week at hour level.
+    let (mon_fri, _) = store_entries(&db, "2029-12-31", "2030-01-05");
+    let (mon_thu, _) = store_entries(&db, "2029-12-31", "2030-01-04");
+    let (tue_fri, _) = store_entries(&db, "2030-01-01", "2030-01-05");
+    for (a, b, what) in [(mon_fri, mon_thu, "Mon-Fri minus Mon-Thu"), (mon_fri, tue_fri, "Mon-Fri minus Tue-Fri")] {
+        let gap = a - b;
+        assert!(gap == 0 || gap >= K, "{what}: {a} - {b} = {gap}");
+    }
+    let days = ["2029-12-31", "2030-01-01", "2030-01-02", "2030-01-03", "2030-01-04", "2030-01-05"];
+    let each: Vec<i64> = days.windows(2).map(|w| store_entries(&db, w[0], w[1]).0).collect();
+    assert!(each.iter().all(|&n| n == 0 || n >= K), "{each:?}");
+    let gap = mon_fri - each.iter().sum::<i64>();
+    assert!(gap == 0 || gap >= K, "Mon-Fri ({mon_fri}) minus its days ({each:?}) isolates {gap}");
+    // Friday's 2 are never shown, and neither is Thursday, which would give them away from the week.
+    assert_eq!((each[3], each[4]), (0, 0), "{each:?}");
 }

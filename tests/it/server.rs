@@ -29,8 +29,13 @@ struct Site {
 }
 
 fn add_user(config: &Path, name: &str, role: &str, password: &str) {
+    add_user_args(config, name, role, password, &[]);
+}
+
+fn add_user_args(config: &Path, name: &str, role: &str, password: &str, more: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iobox"))
         .args(["user", "add", name, "--role", role, "--password-stdin", "--config", config.to_str().unwrap()])
+        .args(more)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -42,6 +47,11 @@ fn add_user(config: &Path, name: &str, role: &str, password: &str) {
 }
 
 fn site(name: &str, k: u32) -> Site {
+    site_with(name, k, "")
+}
+
+/// [`site`] with more config text (after `[privacy]`).
+fn site_with(name: &str, k: u32, extra: &str) -> Site {
     let sample = common::sample_db();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("server-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -49,7 +59,7 @@ fn site(name: &str, k: u32) -> Site {
     let db = dir.join("sample.sqlite");
     iobox::store::open_ro(sample).unwrap().execute("VACUUM INTO ?1", [db.to_str().unwrap()]).unwrap();
     std::fs::copy(sample.parent().unwrap().join("snapshots/sample.jpg"), dir.join("snapshots/sample.jpg")).unwrap();
-    let config = common::sample_config(&dir, &format!("[privacy]\nmin_tracks = {k}\n"));
+    let config = common::sample_config(&dir, &format!("[privacy]\nmin_tracks = {k}\n{extra}"));
     add_user(&config, ANA.0, "integrator", ANA.1);
     add_user(&config, BO.0, "staff", BO.1);
     Site { dir, config, db }
@@ -208,7 +218,20 @@ fn login(d: &Dashboard, (name, password): (&str, &str)) -> String {
 
 /// One request exactly as written (no client tidies the path), `Connection: close`.
 fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
+    raw_from(None, addr, request)
+}
+
+/// [`raw`] from another loopback address (`127.0.0.2`, ...: the whole of 127/8 is this machine).
+fn raw_from(local: Option<std::net::IpAddr>, addr: SocketAddr, request: &[u8]) -> Resp {
+    let mut s = match local {
+        None => TcpStream::connect(addr).unwrap(),
+        Some(ip) => {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&SocketAddr::new(ip, 0).into()).unwrap();
+            sock.connect(&addr.into()).unwrap();
+            sock.into()
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     // The server may answer (413) and stop reading before the whole request is written.
     let _ = s.write_all(request);
@@ -367,6 +390,172 @@ fn failed_logins_are_rate_limited_per_address() {
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&wait), "{wait}");
     d.refusal("POST", "/login", 429, "5 failed logins");
+}
+
+/// A login form POST as a browser on this dashboard sends it, from `local`.
+fn login_from(d: &Dashboard, local: &str, (name, password): (&str, &str)) -> Resp {
+    let body = format!("name={name}&password={password}");
+    let req = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        d.addr,
+        body.len()
+    );
+    raw_from(Some(local.parse().unwrap()), d.addr, req.as_bytes())
+}
+
+#[test]
+fn login_limits_hold_per_account_and_address_and_a_new_password_ends_sessions() {
+    let site = site_with("limits", 5, "[dashboard]\nhosts = [\"iobox.store-12.test\"]\n");
+    let d = Dashboard::serve(&site.config);
+    let (ana, bo) = (login(&d, ANA), login(&d, BO));
+    let wrong = |local: &str| login_from(&d, local, (ANA.0, "not-her-password")).status;
+
+    // A staff login between an attacker's guesses at the integrator's password clears nothing.
+    for _ in 0..4 {
+        assert_eq!(wrong("127.0.0.1"), 401);
+    }
+    assert_eq!(login_from(&d, "127.0.0.1", BO).status, 303);
+    assert_eq!(wrong("127.0.0.1"), 401);
+    assert_eq!(wrong("127.0.0.1"), 429);
+    assert_eq!(login_from(&d, "127.0.0.1", ANA).status, 429, "the address waits, even with the right password");
+    d.refusal("POST", "/login", 429, "5 failed logins from 127.0.0.1 within 5 minutes");
+    // From other addresses the account itself is limited: 10 failures in all, then 429 from anywhere.
+    for _ in 0..5 {
+        assert_eq!(wrong("127.0.0.2"), 401);
+    }
+    let r = login_from(&d, "127.0.0.3", ANA);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some_and(|w| w.parse::<u64>().is_ok_and(|w| (1..=900).contains(&w))));
+    d.refusal("POST", "/login", 429, "10 failed logins as \"ana\" within 15 minutes");
+    // Another account from that address is not affected.
+    assert_eq!(login_from(&d, "127.0.0.3", BO).status, 303);
+    // The sessions made before all this still work.
+    assert_eq!(get(&d, "/api/me", Some(&ana)).json()["name"], "ana");
+
+    // A new password (user add --replace) ends the user's sessions; removing a user ends theirs.
+    assert_eq!(get(&d, "/api/me", Some(&bo)).status, 200);
+    add_user_args(&site.config, BO.0, "staff", "a-new-password-for-bo", &["--replace"]);
+    assert_eq!(get(&d, "/api/me", Some(&bo)).status, 401);
+    d.refusal("GET", "/api/me", 401, "password has changed since this session began");
+    // (127.0.0.1 is still waiting out its failures: log in from another address.)
+    let r = login_from(&d, "127.0.0.4", (BO.0, "a-new-password-for-bo"));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let bo = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(get(&d, "/api/me", Some(&bo)).status, 200);
+    let out = Command::new(env!("CARGO_BIN_EXE_iobox"))
+        .args(["user", "remove", ANA.0, "--config", site.config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(get(&d, "/api/me", Some(&ana)).status, 401);
+
+    // DNS rebinding: a foreign Host is refused even when Origin matches it; addresses, localhost and the
+    // configured name are accepted.
+    let port = d.addr.port();
+    let with_host = |host: &str| {
+        let req = format!(
+            "GET /api/me HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nCookie: {bo}\r\nConnection: close\r\n\r\n"
+        );
+        raw(d.addr, req.as_bytes())
+    };
+    for foreign in [format!("evil.example:{port}"), "127.0.0.1.nip.io".into(), "localhost.evil.example".into()] {
+        let r = with_host(&foreign);
+        assert_eq!(r.status, 421, "{foreign}: {}", r.text());
+        assert!(!r.text().contains("\"bo\""), "{}", r.text());
+    }
+    d.refusal("GET", "/api/me", 421, "is not an address or name of this dashboard");
+    for ours in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("IOBOX.store-12.test:{port}")] {
+        let r = with_host(&ours);
+        assert_eq!(r.status, 200, "{ours}: {}", r.text());
+        assert_eq!(r.json()["name"], "bo");
+    }
+    let r = raw(d.addr, b"GET /login HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 421, "no Host at all: {}", r.text());
+}
+
+/// The peak resident memory of a process (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+#[test]
+fn a_login_flood_and_idle_connections_leave_the_dashboard_answering() {
+    let site = site_with("flood", 5, "[dashboard]\nheader_timeout_s = 3\n");
+    let d = Dashboard::serve(&site.config);
+    let bo = login(&d, BO);
+    let t_start = Instant::now();
+    let before = peak_rss_mib(d.child.id());
+
+    // 300 connections that send half a request head and then nothing.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(d.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+            s
+        })
+        .collect();
+    // 300 wrong logins at once, from one address, each on its own connection.
+    let start = Arc::new(std::sync::Barrier::new(301));
+    let flood: Vec<_> = (0..300)
+        .map(|i| {
+            let (start, url) = (start.clone(), d.url("/login"));
+            std::thread::spawn(move || {
+                start.wait();
+                let r = agent()
+                    .post(&url)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .send(format!("name=ana&password=guess-number-{i}"));
+                r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    start.wait();
+    // Meanwhile a logged-in user's requests are answered, each within a second.
+    let mut slowest = Duration::ZERO;
+    let mut answered = 0;
+    while answered < 5 || flood.iter().any(|t| !t.is_finished()) {
+        let t0 = Instant::now();
+        let r = get(&d, "/api/me", Some(&bo));
+        slowest = slowest.max(t0.elapsed());
+        assert_eq!(r.status, 200, "{}", r.text());
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let statuses: Vec<u16> = flood.into_iter().map(|t| t.join().unwrap().expect("every login is answered")).collect();
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert!(count(401) <= 5, "at most 5 passwords were checked: {statuses:?}");
+    assert_eq!(count(401) + count(429) + count(503), 300, "{statuses:?}");
+    assert!(slowest < Duration::from_secs(1), "a logged-in request waited {slowest:?} during the flood");
+    let peak = peak_rss_mib(d.child.id());
+    assert!(peak < 150.0, "peak RSS {peak:.0} MiB during the flood");
+
+    // The idle connections are closed by the server once their header time is up.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut rest = Vec::new();
+        if let Err(e) = s.read_to_end(&mut rest) {
+            assert!(
+                !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                "an idle connection is still open: {e}"
+            );
+        }
+    }
+    assert_eq!(get(&d, "/api/me", Some(&bo)).status, 200);
+    eprintln!(
+        "flood: {} x 401, {} x 429, {} x 503; slowest logged-in request {slowest:?} of {answered}; peak RSS \
+         {before:.0} MiB before, {peak:.0} MiB during; {:?}",
+        count(401),
+        count(429),
+        count(503),
+        t_start.elapsed()
+    );
 }
 
 /// Per zone: distinct tracks of `kind` events in the database.
@@ -687,7 +876,7 @@ fn hostile_requests_fail_safely_and_are_logged() {
     ] {
         let r = raw(
             d.addr,
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {ana}\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {ana}\r\nConnection: close\r\n\r\n").as_bytes(),
         );
         assert!(matches!(r.status, 400 | 404), "{path}: {}", r.status);
         let body = r.text();
@@ -747,7 +936,7 @@ fn hostile_requests_fail_safely_and_are_logged() {
     let r = raw(
         d.addr,
         format!(
-            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n{big}",
             big.len()
         )
@@ -757,7 +946,7 @@ fn hostile_requests_fail_safely_and_are_logged() {
     d.refusal("POST", "/login", 413, "over the 16384-byte limit");
     let chunk = "a".repeat(8192);
     let mut req = String::from(
-        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
     );
     req.push_str("5\r\nname=\r\n");
     for _ in 0..8 {
@@ -769,7 +958,7 @@ fn hostile_requests_fail_safely_and_are_logged() {
     // A body on any other route is not read at all.
     let r = raw(
         d.addr,
-        format!("POST /logout HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1 << 30)
+        format!("POST /logout HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1 << 30)
             .as_bytes(),
     );
     assert_eq!(r.status, 413);
