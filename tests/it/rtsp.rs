@@ -20,6 +20,11 @@ struct Server {
 impl Server {
     /// Serves the bundled clip (H.264, real time) at rtsp://127.0.0.1:PORT/cam; port 0 picks a free one.
     fn start(port: u16) -> Server {
+        Self::start_kicking(port, None)
+    }
+
+    /// [`Server::start`], closing every client's connection every `kick` (a camera that keeps dropping).
+    fn start_kicking(port: u16, kick: Option<Duration>) -> Server {
         iobox::capture::init().unwrap();
         let clip = common::sample_clip();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -38,6 +43,14 @@ impl Server {
                 factory.set_shared(true);
                 server.mount_points().unwrap().add_factory("/cam", factory);
                 let source = server.attach(Some(&ctx)).expect("RTSP server attaches");
+                if let Some(every) = kick {
+                    let s = server.clone();
+                    let kicker = glib::timeout_source_new(every, None, glib::Priority::DEFAULT, move || {
+                        s.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+                        glib::ControlFlow::Continue
+                    });
+                    kicker.attach(Some(&ctx));
+                }
                 tx.send((server.bound_port() as u16, main_loop.clone())).unwrap();
                 main_loop.run();
                 // Going away: close every client connection and the listening socket.
@@ -117,4 +130,74 @@ fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
     );
     assert!(during_outage >= 20, "the other camera kept running during the outage: {during_outage} frames");
     assert!(log.contains("camera 'ipcam'") && log.contains("reconnecting"), "{log}");
+}
+
+/// Resident memory of a process (`VmRSS`), in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_hundred_reconnects_do_not_grow_memory() {
+    use std::io::BufRead;
+    // The camera drops every connection after a second and a half; iobox reconnects each time.
+    let server = Server::start_kicking(0, Some(Duration::from_millis(1500)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("iobox.toml"),
+        format!(
+            "[store]\npath = \"events.sqlite\"\n\
+             [[camera]]\nname = \"ipcam\"\nkind = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{}/cam\"\n\
+             connect_timeout_s = 10\nstall_timeout_s = 2\nreconnect_max_s = 1\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let mut child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--for", "900"], dir.path());
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("reconnecting in") {
+                n += 1;
+                let _ = tx.send(n);
+            }
+        }
+    });
+    let wait_until = |target: usize| {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(n) if n >= target => return,
+                Ok(_) => {}
+                Err(e) => panic!("iobox stopped reconnecting before {target}: {e}"),
+            }
+            assert!(Instant::now() < deadline, "no {target} reconnects in 10 minutes");
+        }
+    };
+    // Warm up (decoders, thread pools and allocator arenas reach their working size), then 80 more.
+    wait_until(20);
+    let warm = rss_mib(pid);
+    wait_until(100);
+    let after = rss_mib(pid);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    server.stop();
+    let per_reconnect = (after - warm) / 80.0;
+    println!("RSS after 20 reconnects {warm:.1} MiB, after 100 {after:.1} MiB: {per_reconnect:.3} MiB per reconnect");
+    assert!(warm > 0.0 && after > 0.0);
+    assert!(
+        per_reconnect < 0.1,
+        "memory grew {per_reconnect:.3} MiB per reconnect ({warm:.1} -> {after:.1} MiB over 80); exit {:?}",
+        out.status
+    );
 }
