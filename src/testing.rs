@@ -29,8 +29,3 @@ pub fn anonymize(anonymizer: &mut Anonymizer, frame: Frame, boxes: &[BoxInImage]
     let regions: Vec<Region> = boxes.iter().map(|&bbox| Region { bbox, hold_frames }).collect();
     anonymizer.anonymize_regions(frame, &regions)
 }
-
-/// A copy of a view's pixels, as an image.
-pub fn to_image(view: &RgbView<'_>) -> image::RgbImage {
-    view.to_rgb_image()
-}
