@@ -108,6 +108,7 @@ pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
         Some(zones) => Funnel::Sequence(query::funnel(&conn, p, k, zones)?),
         None => Funnel::Pairs(query::funnel_pairs(&conn, p, k)?),
     };
+    let movements = query::movements(&conn, p, k)?;
     let stamp = |ms: i64| (!open_end(ms)).then(|| local(ms).map(|t| t.to_rfc3339())).flatten();
     Ok(Report {
         database: options.db.clone(),
@@ -117,8 +118,9 @@ pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
         snapped,
         k,
         cameras: query::cameras(&conn)?,
-        entries_exits: query::entries_exits(&conn, p, k)?,
-        footfall_per_hour: query::footfall_per_hour(&conn, p, k)?
+        entries_exits: movements.entries_exits,
+        footfall_per_hour: movements
+            .footfall_per_hour
             .into_iter()
             .map(|row| Hourly { hour: local(row.hour_start_ms).map(|t| t.to_rfc3339()).unwrap_or_default(), row })
             .collect(),

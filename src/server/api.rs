@@ -107,18 +107,18 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
     let now = now_ms();
     let period = q.period(now, today_ms(now))?;
     let (s, k) = (state.clone(), state.k);
-    let (entries_exits, footfall, occupancy, live_queues, queues) = blocking(move || {
-        Ok(s.db.with(|c| {
-            Ok((
-                query::entries_exits(c, period, k)?,
-                query::footfall_per_hour(c, period, k)?,
-                query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
-                query::latest_queues(c, LIVE_WINDOW_MS, k)?,
-                query::queues(c, period, k)?,
-            ))
-        })?)
-    })
-    .await?;
+    let (query::Movements { entries_exits, footfall_per_hour: footfall }, occupancy, live_queues, queues) =
+        blocking(move || {
+            Ok(s.db.with(|c| {
+                Ok((
+                    query::movements(c, period, k)?,
+                    query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
+                    query::latest_queues(c, LIVE_WINDOW_MS, k)?,
+                    query::queues(c, period, k)?,
+                ))
+            })?)
+        })
+        .await?;
     let recent = state
         .live
         .as_ref()

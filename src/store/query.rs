@@ -16,11 +16,9 @@
 //! (rare), never more, so a person present in many buckets counts once. Rows written before tokens existed
 //! (schema version 3) count as their largest per-bucket `tracks`, also never more than the distinct tracks.
 //!
-//! Totals (the whole store beside its cameras, in entries/exits and footfall per hour) are gated on their
-//! own tracks, and a shown total must not give away its suppressed parts by subtraction: when the parts
-//! suppressed hold 1 to k-1 tracks together, the smallest shown parts are suppressed too until they hold k
-//! or more, and when no part is left, the total is ([`protect_total`]; tracks are per camera, so the parts'
-//! tracks add up to the total's).
+//! Entries and exits ([`movements`]) come in fixed buckets decided once per bucket and camera, and no
+//! released figure can be subtracted from another (the store from its cameras, a day from its hours, a week
+//! or month from its days) to isolate 1 to k-1 people: see [`super::released`].
 //!
 //! Rows are taken by time: events by `ts_ms`, journeys by `start_ms`, samples by `ts_ms`, mood and heat by
 //! `bucket_start_ms`, always `from_ms <= t < to_ms`.
@@ -67,33 +65,6 @@ impl Gate {
 
     pub fn suppressed(&self) -> bool {
         !self.shown
-    }
-}
-
-/// Complementary suppression of parts and their total: the gates of `parts` (each part's distinct tracks in
-/// each of the `G` groups its figures count) and of `total`. While the total is shown and, in some group,
-/// the suppressed parts hold between 1 and k-1 tracks together (the total minus the shown parts would give
-/// them away), the shown part with the fewest tracks in that group is suppressed too; when there is none,
-/// the total is.
-pub fn protect_total<const G: usize>(k: u32, parts: &[[u64; G]], total: [u64; G]) -> (Vec<Gate>, Gate) {
-    let mut gates: Vec<Gate> = parts.iter().map(|p| Gate::new(k, p)).collect();
-    let total = Gate::new(k, &total);
-    if total.suppressed() {
-        return (gates, total);
-    }
-    loop {
-        let hidden = |g: usize, gates: &[Gate]| -> u64 {
-            parts.iter().zip(gates).filter(|(_, gate)| gate.suppressed()).map(|(p, _)| p[g]).sum()
-        };
-        let Some(g) = (0..G).find(|&g| (1..u64::from(k)).contains(&hidden(g, &gates))) else {
-            return (gates, total);
-        };
-        let smallest =
-            (0..parts.len()).filter(|&i| !gates[i].suppressed() && parts[i][g] > 0).min_by_key(|&i| parts[i][g]);
-        match smallest {
-            Some(i) => gates[i] = Gate { shown: false },
-            None => return (gates, Gate { shown: false }),
-        }
     }
 }
 
@@ -304,31 +275,25 @@ pub fn cameras(conn: &Connection) -> Result<Vec<String>> {
     rows.collect::<rusqlite::Result<Vec<String>>>().map_err(err(conn))
 }
 
-/// Entries per hour, per camera and for the whole store (`camera: None`), ordered by hour, then camera
-/// name, the store last: the hours' released cells ([`super::released`]), the same whatever period asks.
-pub fn footfall_per_hour(conn: &Connection, period: Period, k: u32) -> Result<Vec<FootfallHour>> {
-    let released = super::released::build(conn, period, k)?;
-    Ok(released
-        .hours(period)
-        .into_iter()
-        .map(|(key, cell)| FootfallHour {
-            hour_start_ms: key.start_ms,
-            camera: key.camera.map(|c| released.cameras[c].clone()),
-            entries: cell.shown.then_some(cell.value[0]),
-            suppressed: !cell.shown,
-        })
-        .collect())
+/// Entries and exits over a period and entries per hour, from one decision of its buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Movements {
+    /// Per camera (every camera, 0 where none), then the whole store.
+    pub entries_exits: Vec<Movement>,
+    /// By hour, then camera name, the store last.
+    pub footfall_per_hour: Vec<FootfallHour>,
 }
 
-/// Entries and exits per camera (every camera, 0 where none) and for the whole store (last), over the
-/// period snapped to whole buckets ([`crate::buckets::snap`]): the sum of the buckets' released cells
-/// ([`super::released`]), suppressed when every bucket with people is, with the count of buckets left out.
-pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Movement>> {
+/// Entries and exits per camera and for the whole store (last), over the period snapped to whole buckets
+/// ([`crate::buckets::snap`]): the sum of the buckets' released cells ([`super::released`]), suppressed
+/// when every bucket with people is, with the count of buckets left out; and the released hour cells of
+/// the same period, the same whatever period asks.
+pub fn movements(conn: &Connection, period: Period, k: u32) -> Result<Movements> {
     let snapped = crate::buckets::snap(period.from_ms, period.to_ms, super::writer::now_ms());
     let period = Period { from_ms: snapped.from_ms, to_ms: snapped.to_ms };
     let released = super::released::build(conn, period, k)?;
     let series: Vec<Option<usize>> = (0..released.cameras.len()).map(Some).chain([None]).collect();
-    Ok(series
+    let entries_exits = series
         .into_iter()
         .map(|camera| {
             let sum = released.sum(period, snapped.level, camera);
@@ -341,7 +306,18 @@ pub fn entries_exits(conn: &Connection, period: Period, k: u32) -> Result<Vec<Mo
                 buckets_suppressed: sum.suppressed,
             }
         })
-        .collect())
+        .collect();
+    let footfall_per_hour = released
+        .hours(period)
+        .into_iter()
+        .map(|(key, cell)| FootfallHour {
+            hour_start_ms: key.start_ms,
+            camera: key.camera.map(|c| released.cameras[c].clone()),
+            entries: cell.shown.then_some(cell.value[0]),
+            suppressed: !cell.shown,
+        })
+        .collect();
+    Ok(Movements { entries_exits, footfall_per_hour })
 }
 
 /// Mean, median (mean of the middle two for an even count) and nearest-rank p90 of `v` (sorted here).
@@ -902,7 +878,7 @@ mod tests {
 
         // Footfall: hour 0 has k-1 entering tracks (suppressed by its own gate), hour 1 has k: shown alone, it
         // would give hour 0 away as the day's 2k-1 minus k, so it is suppressed too (the day is shown).
-        let f = footfall_per_hour(&conn, all, K).unwrap();
+        let f = movements(&conn, all, K).unwrap().footfall_per_hour;
         assert_eq!(f.len(), 4, "{f:?}");
         assert!(f.iter().all(|row| row.suppressed && row.entries.is_none()), "{f:?}");
         assert_eq!(f[0].camera.as_deref(), Some("door"));
@@ -910,7 +886,7 @@ mod tests {
         assert_eq!(f[2].hour_start_ms, T0 + HOUR);
 
         // Entries/exits: door has 2k-1 entries and k exits (shown); aisle none (0 shown).
-        let m = entries_exits(&conn, all, K).unwrap();
+        let m = movements(&conn, all, K).unwrap().entries_exits;
         let cams: Vec<_> = m.iter().map(|r| r.camera.clone()).collect();
         assert_eq!(cams, [Some("aisle".into()), Some("door".into()), None]);
         assert_eq!((m[0].entries, m[0].exits, m[0].suppressed), (Some(0), Some(0), false));
@@ -918,11 +894,11 @@ mod tests {
         assert_eq!(m[1].buckets_suppressed, 0);
         assert_eq!(m[2], Movement { camera: None, ..m[1].clone() });
         // The first two hours are reported hour by hour, and both are suppressed: the period is too.
-        let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR }, K).unwrap();
+        let m = movements(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR }, K).unwrap().entries_exits;
         assert_eq!((m[1].entries, m[1].exits, m[1].suppressed, m[1].buckets_suppressed), (None, None, true, 2));
         // A minute into the third hour is snapped to its end: the k exits are shown, the entries' hours
         // are left out and counted.
-        let m = entries_exits(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR + 1 }, K).unwrap();
+        let m = movements(&conn, Period { from_ms: T0, to_ms: T0 + 2 * HOUR + 1 }, K).unwrap().entries_exits;
         assert_eq!((m[1].entries, m[1].exits, m[1].suppressed), (Some(0), Some(u64::from(K)), false));
         assert_eq!(m[1].buckets_suppressed, 2);
 
@@ -1024,8 +1000,9 @@ mod tests {
         // A period with nothing in it gives no rows (and zeros for the cameras).
         let empty = Period { from_ms: 0, to_ms: 1 };
         assert!(dwell_per_zone(&conn, empty, K).unwrap().is_empty());
-        assert!(footfall_per_hour(&conn, empty, K).unwrap().is_empty());
-        assert_eq!(entries_exits(&conn, empty, K).unwrap()[2].entries, Some(0));
+        let m = movements(&conn, empty, K).unwrap();
+        assert!(m.footfall_per_hour.is_empty());
+        assert_eq!(m.entries_exits[2].entries, Some(0));
         assert_eq!(cameras(&conn).unwrap(), ["aisle", "door"]);
 
         // Live: the newest queue sample (length 2) is shown at k = 2, suppressed at k = 5.
@@ -1039,55 +1016,6 @@ mod tests {
         assert_eq!((occ[0].camera.as_str(), occ[0].zone.as_str(), occ[0].count), ("aisle", "few", Some(7)));
         assert_eq!(latest_occupancy(&conn, 2 * HOUR, K).unwrap().len(), 2);
         assert!(latest_occupancy(&conn, 60_000, 8).unwrap()[0].suppressed);
-    }
-
-    fn protect(k: u32, parts: &[[u64; 2]]) -> (Vec<bool>, bool) {
-        let total: [u64; 2] = [parts.iter().map(|p| p[0]).sum(), parts.iter().map(|p| p[1]).sum()];
-        let (gates, total) = protect_total(k, parts, total);
-        (gates.iter().map(Gate::suppressed).collect(), total.suppressed())
-    }
-
-    #[test]
-    fn a_total_never_gives_away_a_suppressed_part() {
-        // A quiet camera (3) beside a busy one (10): the total 13 would reveal 13 - 10 = 3, so the busy one
-        // goes too and the total stays.
-        assert_eq!(protect(5, &[[3, 3], [10, 10]]), (vec![true, true], false));
-        // Two quiet ones (3 + 3 = 6 >= k) hide each other.
-        assert_eq!(protect(5, &[[3, 3], [3, 3], [10, 10]]), (vec![true, true, false], false));
-        // The smallest shown part goes first.
-        assert_eq!(protect(5, &[[2, 2], [7, 7], [6, 6]]), (vec![true, false, true], false));
-        // A second group (exits) can leak on its own.
-        assert_eq!(protect(5, &[[6, 2], [6, 9]]), (vec![true, true], false));
-        // Nothing to leak: zeros are shown, large parts stay.
-        assert_eq!(protect(5, &[[0, 0], [5, 5], [9, 9]]), (vec![false, false, false], false));
-        // One camera alone: its total is itself.
-        assert_eq!(protect(5, &[[3, 3]]), (vec![true], true));
-        assert_eq!(protect(5, &[[0, 0], [3, 3]]), (vec![false, true], true));
-    }
-
-    proptest! {
-        /// Whatever the parts: no shown total minus shown parts equals 1..k-1 tracks in any group; a part
-        /// its own gate hid stays hidden; and nothing is hidden when nothing needed to be.
-        #[test]
-        fn protected_totals_hold_k_or_none(
-            k in 2u32..8,
-            parts in prop::collection::vec((0u64..12, 0u64..12), 1..8),
-        ) {
-            let parts: Vec<[u64; 2]> = parts.into_iter().map(|(a, b)| [a, b]).collect();
-            let (hidden, total_hidden) = protect(k, &parts);
-            for (p, &h) in parts.iter().zip(&hidden) {
-                prop_assert!(h || Gate::new(k, p).shown, "a part its gate hides stays hidden");
-            }
-            if !total_hidden {
-                for g in 0..2 {
-                    let gone: u64 = parts.iter().zip(&hidden).filter(|(_, h)| **h).map(|(p, _)| p[g]).sum();
-                    prop_assert!(gone == 0 || gone >= u64::from(k), "group {} gives away {}", g, gone);
-                }
-            }
-            if parts.iter().all(|p| Gate::new(k, p).shown) {
-                prop_assert!(hidden.iter().all(|h| !h));
-            }
-        }
     }
 
     /// Through the real writer and queries: a quiet door (k-2 shoppers) beside a busy one (2k) in the same
@@ -1111,14 +1039,13 @@ mod tests {
         drop(tx);
         writer.finish().unwrap();
         let conn = open_ro(&path).unwrap();
-        let m = entries_exits(&conn, Period::ALL, K).unwrap();
+        let Movements { entries_exits: m, footfall_per_hour: f } = movements(&conn, Period::ALL, K).unwrap();
         let rows: Vec<_> = m.iter().map(|r| (r.camera.as_deref(), r.entries, r.suppressed)).collect();
         assert_eq!(rows, [(Some("busy"), None, true), (Some("quiet"), None, true), (None, Some(13), false)]);
-        let f = footfall_per_hour(&conn, Period::ALL, K).unwrap();
         let rows: Vec<_> = f.iter().map(|r| (r.camera.as_deref(), r.entries)).collect();
         assert_eq!(rows, [(Some("busy"), None), (Some("quiet"), None), (None, Some(13))]);
         // At k = 3 the quiet door (3) is shown: nothing to protect.
-        let m = entries_exits(&conn, Period::ALL, 3).unwrap();
+        let m = movements(&conn, Period::ALL, 3).unwrap().entries_exits;
         assert!(m.iter().all(|r| !r.suppressed), "{m:?}");
     }
 

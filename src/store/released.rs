@@ -114,10 +114,7 @@ impl Released {
 /// with the whole weeks and months around it (a day's decision depends on its week and month).
 pub fn build(conn: &Connection, period: Period, k: u32) -> Result<Released> {
     let err = super::query::err(conn);
-    let cameras: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT name FROM cameras ORDER BY name").map_err(&err)?;
-        stmt.query_map([], |r| r.get(0)).map_err(&err)?.collect::<rusqlite::Result<_>>().map_err(&err)?
-    };
+    let cameras = super::query::cameras(conn)?;
     let (first, last): (Option<i64>, Option<i64>) = conn
         .query_row(
             "SELECT MIN(ts_ms), MAX(ts_ms) FROM events WHERE kind IN ('entry', 'exit') AND ts_ms >= ?1 AND ts_ms < ?2",
@@ -304,6 +301,37 @@ mod tests {
         assert!((0..3).all(|i| cells[&Key { level: Level::Hour, start_ms: day + i * H, camera: Some(0) }].shown));
     }
 
+    /// One hour of cameras with these (entering, exiting) tracks and the store as their sum, decided on
+    /// the store-and-cameras relation alone: (cameras suppressed, store suppressed).
+    fn store_of(k: u32, parts: &[[u64; 2]]) -> (Vec<bool>, bool) {
+        let cell = |tracks: [u64; 2]| Cell { value: tracks, tracks, shown: !Gate::new(k, &tracks).suppressed() };
+        let key = |camera| Key { level: Level::Hour, start_ms: 0, camera };
+        let mut cells: HashMap<Key, Cell> = parts.iter().enumerate().map(|(i, &p)| (key(Some(i)), cell(p))).collect();
+        let total = [parts.iter().map(|p| p[0]).sum(), parts.iter().map(|p| p[1]).sum()];
+        cells.insert(key(None), cell(total));
+        let relation = [(key(None), (0..parts.len()).map(|i| key(Some(i))).collect())];
+        protect(&mut cells, &relation, k);
+        ((0..parts.len()).map(|i| !cells[&key(Some(i))].shown).collect(), !cells[&key(None)].shown)
+    }
+
+    #[test]
+    fn the_store_never_gives_away_a_suppressed_camera() {
+        // A quiet camera (3) beside a busy one (10): the store's 13 would reveal 13 - 10 = 3, so the busy
+        // one goes too and the store stays.
+        assert_eq!(store_of(5, &[[3, 3], [10, 10]]), (vec![true, true], false));
+        // Two quiet ones (3 + 3 = 6 >= k) hide each other.
+        assert_eq!(store_of(5, &[[3, 3], [3, 3], [10, 10]]), (vec![true, true, false], false));
+        // The smallest shown camera goes first.
+        assert_eq!(store_of(5, &[[2, 2], [7, 7], [6, 6]]), (vec![true, false, true], false));
+        // The exits can leak on their own.
+        assert_eq!(store_of(5, &[[6, 2], [6, 9]]), (vec![true, true], false));
+        // Nothing to leak: zeros are shown, large parts stay.
+        assert_eq!(store_of(5, &[[0, 0], [5, 5], [9, 9]]), (vec![false, false, false], false));
+        // One camera alone: the store is itself.
+        assert_eq!(store_of(5, &[[3, 3]]), (vec![true], true));
+        assert_eq!(store_of(5, &[[0, 0], [3, 3]]), (vec![false, true], true));
+    }
+
     proptest! {
         /// Whatever the hours: for every relation, a shown parent minus its shown parts is 0 or k or more
         /// people, and a suppressed parent with people has a suppressed part with people; cells hidden by
@@ -333,6 +361,29 @@ mod tests {
                 if Gate::new(k, &c.tracks).suppressed() {
                     prop_assert!(!c.shown, "{key:?}");
                 }
+            }
+        }
+
+        /// Whatever the cameras: a shown store minus its shown cameras is 0 or k or more people in each
+        /// group, a camera its own gate hid stays hidden, and nothing is hidden when nothing needed to be.
+        #[test]
+        fn the_store_minus_its_cameras_isolates_no_one(
+            k in 2u32..8,
+            parts in prop::collection::vec((0u64..12, 0u64..12), 1..8),
+        ) {
+            let parts: Vec<[u64; 2]> = parts.into_iter().map(|(a, b)| [a, b]).collect();
+            let (hidden, store_hidden) = store_of(k, &parts);
+            for (p, &h) in parts.iter().zip(&hidden) {
+                prop_assert!(h || !Gate::new(k, p).suppressed(), "a camera its gate hides stays hidden");
+            }
+            if !store_hidden {
+                for g in 0..2 {
+                    let gone: u64 = parts.iter().zip(&hidden).filter(|(_, h)| **h).map(|(p, _)| p[g]).sum();
+                    prop_assert!(gone == 0 || gone >= u64::from(k), "group {} gives away {}", g, gone);
+                }
+            }
+            if parts.iter().all(|p| !Gate::new(k, p).suppressed()) {
+                prop_assert!(hidden.iter().all(|h| !h));
             }
         }
     }
