@@ -84,13 +84,13 @@ fn perception(c: &mut Criterion) {
     let mut detector = FaceDetector::new(&models, FaceConfig::default()).unwrap();
     let mut faces = Vec::new();
     detector.detect(&group.raw_view(), &mut faces).unwrap();
-    let one: Vec<BoxInImage> = faces.iter().take(1).map(|f| f.bbox).collect();
-    let all: Vec<BoxInImage> = faces.iter().map(|f| f.bbox).collect();
+    let one = &faces[..1];
+    let all = &faces[..];
     let mut emotion = EmotionClassifier::new(&models, EmotionConfig::default()).unwrap();
     let mut probs = Vec::new();
-    c.bench_function("emotion, 1 face", |b| b.iter(|| emotion.classify(&group.raw_view(), &one, &mut probs).unwrap()));
+    c.bench_function("emotion, 1 face", |b| b.iter(|| emotion.classify(&group.raw_view(), one, &mut probs).unwrap()));
     c.bench_function(&format!("emotion, {} faces in one batch", all.len()), |b| {
-        b.iter(|| emotion.classify(&group.raw_view(), &all, &mut probs).unwrap())
+        b.iter(|| emotion.classify(&group.raw_view(), all, &mut probs).unwrap())
     });
 }
 

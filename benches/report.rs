@@ -178,6 +178,7 @@ fn simulate_day(rng: &mut StdRng, tx: &RecordSender, cam_index: usize, cam: &Cam
                 bucket_start_ms: bucket,
                 counts,
                 samples,
+                uncertain: rng.random_range(0..40),
                 tracks: tokens.len() as u32,
                 tokens,
             });

@@ -237,6 +237,8 @@ pub struct RawPose {
 pub struct RawEmotion {
     pub enabled: Option<bool>,
     pub min_face_px: Option<f32>,
+    pub min_face_score: Option<f32>,
+    pub min_confidence: Option<f32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -483,6 +485,18 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
             return Err(invalid("emotion.min_face_px", format!("{px} is not between 16 and 512 pixels")));
         }
         perception.emotion.min_face_px = px;
+    }
+    if let Some(c) = raw.emotion.min_face_score {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(invalid("emotion.min_face_score", format!("{c} is not between 0 and 1")));
+        }
+        perception.emotion.min_face_score = c;
+    }
+    if let Some(c) = raw.emotion.min_confidence {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(invalid("emotion.min_confidence", format!("{c} is not between 0 and 1")));
+        }
+        perception.emotion.min_confidence = c;
     }
 
     let mut blur = BlurConfig::default();
@@ -806,6 +820,13 @@ mod tests {
         let err =
             parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("confirm"), "{err}");
+        let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
+        let c = parse(&format!("[emotion]\nmin_face_score = 0.95\nmin_confidence = 0.6\n{cam}")).unwrap();
+        assert_eq!((c.perception.emotion.min_face_score, c.perception.emotion.min_confidence), (0.95, 0.6));
+        for field in ["min_face_score", "min_confidence"] {
+            let err = parse(&format!("[emotion]\n{field} = 1.5\n{cam}")).unwrap_err().to_string();
+            assert!(err.contains(&format!("emotion.{field}")) && err.contains("between 0 and 1"), "{err}");
+        }
     }
 
     #[test]

@@ -567,8 +567,10 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
                     let moods: Vec<String> = f
                         .faces
                         .iter()
-                        .filter_map(|x| x.emotion.as_ref())
-                        .filter_map(|e| e.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, v)| format!("{k} {v:.2}")))
+                        .filter_map(|x| match &x.emotion {
+                            Some(e) => e.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, v)| format!("{k} {v:.2}")),
+                            None => x.expression.map(str::to_string),
+                        })
                         .collect();
                     let tracks: Vec<String> = f.people.iter().filter_map(|p| p.track.clone()).collect();
                     format!(

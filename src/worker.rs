@@ -7,7 +7,7 @@
 //! 3. keypoints (MoveNet MultiPose, every `pose_every` frames, a multiple of `people_every`), matched to
 //!    the detector's people: pose adds wrists, ankles and heads, but never decides how many people there
 //!    are (MoveNet returns at most six);
-//! 4. emotion on the raw face crops (only probabilities are kept);
+//! 4. emotion on the raw faces, aligned by their eyes (only probabilities, or "uncertain", are kept);
 //! 5. the blur of faces and of the backup regions: heads the pose model sees that no face box covers,
 //!    and the head region of every detected and every tracked person (fail closed: a person whose head
 //!    would be at least `head_min_px` tall is never left unblurred because the face detector missed them
@@ -23,11 +23,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::anonymize::{AnonymizedFrame, Anonymizer, BlurConfig, Region};
-use crate::behaviour::Observation;
+use crate::behaviour::{Mood, Observation};
 use crate::calibration::Calibration;
 use crate::capture::Frame;
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
-use crate::infer::emotion::{EmotionClassifier, EmotionConfig, EmotionProbs};
+use crate::infer::emotion::{EmotionClassifier, EmotionConfig, EmotionProbs, Expression};
 use crate::infer::face::{Face, FaceConfig, FaceDetector};
 use crate::infer::person::{PersonBox, PersonConfig, PersonDetector};
 use crate::infer::pose::{self, Keypoint, Person, PoseConfig, PoseEstimator};
@@ -167,12 +167,11 @@ pub struct StageSummary {
     pub inference_seconds: f64,
 }
 
-/// A face in one frame, with its (unsmoothed) expression.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// A face in one frame, with its (unsmoothed) expression when the model looked at it.
+#[derive(Debug, Clone, Copy)]
 pub struct FaceSeen {
-    #[serde(flatten)]
     pub face: Face,
-    pub emotion: Option<EmotionProbs>,
+    pub emotion: Option<Expression>,
 }
 
 /// A person in one frame (the detector's box, with the pose model's keypoints when it ran and matched),
@@ -190,8 +189,8 @@ pub struct PersonSeen {
     /// Floor positions of the wrists (for shelf interactions), when visible and calibrated.
     pub left_wrist_floor: Option<PointOnFloor>,
     pub right_wrist_floor: Option<PointOnFloor>,
-    /// The track's smoothed expression, on frames where its face was read.
-    pub emotion: Option<EmotionProbs>,
+    /// On frames where the track's face was seen: its smoothed expression, or uncertain.
+    pub emotion: Option<Expression>,
 }
 
 impl PersonSeen {
@@ -202,7 +201,10 @@ impl PersonSeen {
             ground: self.floor?,
             left_wrist: self.left_wrist_floor,
             right_wrist: self.right_wrist_floor,
-            emotion: self.emotion,
+            emotion: self.emotion.map(|e| match e {
+                Expression::Read(p) => Mood::Read(p),
+                Expression::Uncertain => Mood::Uncertain,
+            }),
         })
     }
 }
@@ -215,7 +217,8 @@ pub struct Perception {
     pose: Option<PoseEstimator>,
     emotion: Option<EmotionClassifier>,
     faces: Vec<Face>,
-    emotions: Vec<Option<EmotionProbs>>,
+    /// The expressions of `faces`, when the model looked at them this frame (else empty).
+    emotions: Vec<Expression>,
     face_boxes: Vec<BoxInImage>,
     boxes: Vec<PersonBox>,
     poses: Vec<Person>,
@@ -552,16 +555,15 @@ impl Perception {
             self.times.track.push(t.elapsed());
         }
 
-        // 4. Expressions, on the raw crops; only probabilities are kept.
+        // 4. Expressions, on the raw faces aligned by their eyes; only probabilities, or "uncertain", are
+        //    kept.
         self.emotions.clear();
         if let Some(emotion) = self.emotion.as_mut().filter(|_| !shedding) {
             let t = std::time::Instant::now();
-            emotion.classify(&view, &self.face_boxes, &mut self.emotions)?;
-            if self.emotions.iter().any(Option::is_some) {
+            emotion.classify(&view, &self.faces, &mut self.emotions)?;
+            if self.emotions.iter().any(|e| matches!(e, Expression::Read(_))) {
                 self.times.emotion.push(t.elapsed());
             }
-        } else {
-            self.emotions.extend(self.faces.iter().map(|_| None));
         }
 
         // 5. What to blur: faces; heads the pose model saw (every pose model person, matched to a box or
@@ -644,7 +646,10 @@ impl Perception {
 
         // 6. Tracking, floor positions, smoothed emotions.
         cam.faces.clear();
-        cam.faces.extend(self.faces.iter().zip(&self.emotions).map(|(f, e)| FaceSeen { face: *f, emotion: *e }));
+        let emotions = &self.emotions;
+        cam.faces.extend(
+            self.faces.iter().enumerate().map(|(i, f)| FaceSeen { face: *f, emotion: emotions.get(i).copied() }),
+        );
         cam.people.clear();
         cam.ended.clear();
         cam.people_ran = people_due;
@@ -668,17 +673,19 @@ impl Perception {
                         .faces
                         .iter()
                         .zip(&self.emotions)
-                        .find_map(|(f, e)| if head.expanded(0.25).contains(f.bbox.centre()) { *e } else { None });
+                        .find_map(|(f, e)| head.expanded(0.25).contains(f.bbox.centre()).then_some(*e));
                     match face {
-                        Some(p) => {
+                        Some(Expression::Read(p)) => {
                             let a = cfg.emotion_smoothing;
                             let s = cam.smoothed.entry(id).or_insert(p);
                             for k in 0..7 {
                                 s[k] = (1.0 - a) * s[k] + a * p[k];
                             }
-                            Some(*s)
+                            Some(Expression::Read(*s))
                         }
-                        // No face read for this person in this frame: nothing to report for this frame.
+                        // Seen, not read: counted as such, and the smoothed read is left as it was.
+                        Some(Expression::Uncertain) => Some(Expression::Uncertain),
+                        // No face looked at for this person in this frame: nothing to report for this frame.
                         None => None,
                     }
                 });

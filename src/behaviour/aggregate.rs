@@ -6,7 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::geometry::PointOnFloor;
 
-use super::{Event, Name, TrackId};
+use super::{Event, Mood, Name, TrackId};
 
 /// The distinct tracks behind one bucket of one zone or floor cell, as sorted, distinct 16-bit tokens.
 ///
@@ -90,13 +90,15 @@ pub(crate) fn dominant(probabilities: &[f32; 7]) -> Option<usize> {
     Some(best)
 }
 
-/// Per-zone histograms of the dominant emotion of track-frames inside the zone.
+/// Per-zone histograms of the dominant emotion of track-frames inside the zone, and the count of
+/// track-frames whose face could not be read.
 #[derive(Debug)]
 pub(crate) struct MoodBuckets {
     bucket_ms: i64,
     start: Option<i64>,
     zones: Vec<Name>,
     counts: Vec<[u32; 7]>,
+    uncertain: Vec<u32>,
     /// One token per distinct track of the open bucket, per zone (before collisions are merged).
     tokens: Vec<Vec<u16>>,
     seen: HashSet<(usize, TrackId)>,
@@ -111,6 +113,7 @@ impl MoodBuckets {
             start: None,
             zones,
             counts: vec![[0; 7]; n],
+            uncertain: vec![0; n],
             tokens: vec![Vec::new(); n],
             seen: HashSet::new(),
             key,
@@ -126,12 +129,15 @@ impl MoodBuckets {
         }
     }
 
-    pub fn add(&mut self, zone: usize, track: TrackId, probabilities: &[f32; 7]) {
-        if let Some(k) = dominant(probabilities) {
-            self.counts[zone][k] += 1;
-            if self.seen.insert((zone, track)) {
-                self.tokens[zone].push(self.key.token(("zone", zone), track));
-            }
+    /// One track-frame's face inside `zone`: a read counts towards its dominant class, anything else
+    /// (uncertain, or probabilities that are not numbers) as uncertain.
+    pub fn add(&mut self, zone: usize, track: TrackId, mood: &Mood) {
+        match mood {
+            Mood::Read(p) if let Some(k) = dominant(p) => self.counts[zone][k] += 1,
+            _ => self.uncertain[zone] += 1,
+        }
+        if self.seen.insert((zone, track)) {
+            self.tokens[zone].push(self.key.token(("zone", zone), track));
         }
     }
 
@@ -140,13 +146,15 @@ impl MoodBuckets {
         if let Some(start) = self.start.take() {
             for (z, counts) in self.counts.iter().enumerate() {
                 let samples = counts.iter().sum::<u32>();
-                if samples > 0 {
+                let uncertain = self.uncertain[z];
+                if samples + uncertain > 0 {
                     let tokens = std::mem::take(&mut self.tokens[z]);
                     out.push(Event::MoodBucket {
                         zone: self.zones[z].clone(),
                         bucket_start_ms: start,
                         counts: *counts,
                         samples,
+                        uncertain,
                         tracks: tokens.len() as u32,
                         tokens: TrackTokens::new(tokens),
                     });
@@ -154,6 +162,7 @@ impl MoodBuckets {
             }
         }
         self.counts.iter_mut().for_each(|c| *c = [0; 7]);
+        self.uncertain.iter_mut().for_each(|c| *c = 0);
         self.tokens.iter_mut().for_each(Vec::clear);
         self.seen.clear();
     }

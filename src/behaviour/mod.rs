@@ -146,8 +146,17 @@ pub struct Observation {
     /// The wrists' keypoints projected the same way, when the pose model found them.
     pub left_wrist: Option<PointOnFloor>,
     pub right_wrist: Option<PointOnFloor>,
-    /// Emotion class probabilities for this frame (order of [`EMOTIONS`]), when a face was read.
-    pub emotion: Option<[f32; 7]>,
+    /// What was made of the track's face in this frame, when one was seen.
+    pub emotion: Option<Mood>,
+}
+
+/// What was made of a track's face in one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mood {
+    /// Class probabilities (order of [`EMOTIONS`]) of a face that could be read.
+    Read([f32; 7]),
+    /// A face too small, turned away or unclear to read: counted, never guessed.
+    Uncertain,
 }
 
 impl Observation {
@@ -225,12 +234,14 @@ pub enum Event {
         end_ms: i64,
     },
     /// Dominant-emotion histogram of track-frames inside `zone` in the bucket (order of [`EMOTIONS`]);
-    /// `samples` is the sum of `counts`, `tracks` the distinct tracks behind them (for k-anonymity).
+    /// `samples` is the sum of `counts`, `uncertain` the track-frames whose face was seen but could not
+    /// be read, `tracks` the distinct tracks behind either (for k-anonymity).
     MoodBucket {
         zone: Name,
         bucket_start_ms: i64,
         counts: [u32; 7],
         samples: u32,
+        uncertain: u32,
         tracks: u32,
         /// The same tracks as tokens, to count distinct people over many buckets (kept out of JSON).
         #[serde(skip)]

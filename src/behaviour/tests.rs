@@ -290,12 +290,14 @@ fn mood_is_a_histogram_per_zone_and_bucket() {
     for k in 0..=120 {
         let t = 100 * k;
         let mut a = at(1, 5.0, 5.0); // in the aisle from t = 0 (confirmed at 500)
-        a.emotion = Some(if k % 4 == 0 { sad } else { happy });
+        a.emotion = Some(Mood::Read(if k % 4 == 0 { sad } else { happy }));
         let mut outside = at(2, 3.0, 3.0); // in no zone: never counted
-        outside.emotion = Some(sad);
+        outside.emotion = Some(Mood::Read(sad));
+        // A face that could not be read, or probabilities that are not numbers: counted as uncertain.
         let mut unreadable = at(3, 6.0, 5.0);
-        unreadable.emotion = Some([f32::NAN; 7]);
-        script.push(Step::Frame(t, vec![a, outside, unreadable]));
+        unreadable.emotion = Some(if k % 2 == 0 { Mood::Read([f32::NAN; 7]) } else { Mood::Uncertain });
+        let faceless = at(4, 6.0, 6.0); // no face seen: neither read nor uncertain
+        script.push(Step::Frame(t, vec![a, outside, unreadable, faceless]));
     }
     script.push(Step::Flush(12_100));
     let out = run(&mut b, script);
@@ -309,7 +311,8 @@ fn mood_is_a_histogram_per_zone_and_bucket() {
                 bucket_start_ms: 0,
                 counts: [0, 0, 0, 72, 23, 0, 0],
                 samples: 95,
-                tracks: 1,
+                uncertain: 95,
+                tracks: 2,
                 tokens: TrackTokens::default(),
             },
             Event::MoodBucket {
@@ -317,7 +320,8 @@ fn mood_is_a_histogram_per_zone_and_bucket() {
                 bucket_start_ms: 10_000,
                 counts: [0, 0, 0, 15, 6, 0, 0],
                 samples: 21,
-                tracks: 1,
+                uncertain: 21,
+                tracks: 2,
                 tokens: TrackTokens::default(),
             },
         ]
@@ -378,7 +382,7 @@ fn busy() -> Vec<Step> {
         let f = k as f64 / 200.0;
         let mut a = at(1, 1.0 + 7.0 * f, 1.0); // door -> till -> shelf, across the gate
         a.right_wrist = Some(p(8.5, 1.0));
-        a.emotion = Some([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+        a.emotion = Some(Mood::Read([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]));
         let b = at(2, 5.0, 1.0); // waits in the till
         script.push(Step::Frame(t, vec![a, b]));
     }
@@ -547,11 +551,12 @@ fn only_ids_names_times_counts(e: &Event) {
             ms(start_ms);
             ms(end_ms);
         }
-        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks, tokens } => {
+        Event::MoodBucket { zone, bucket_start_ms, counts, samples, uncertain, tracks, tokens } => {
             name(zone);
             ms(bucket_start_ms);
             counts.iter().for_each(count);
             count(samples);
+            count(uncertain);
             count(tracks);
             token(tokens);
         }

@@ -13,7 +13,7 @@ use crate::calibration::Calibration;
 use crate::capture::{self, still};
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
 use crate::infer::ModelSource;
-use crate::infer::emotion::{EMOTIONS, EmotionProbs};
+use crate::infer::emotion::{EMOTIONS, EmotionProbs, Expression};
 use crate::infer::pose::KEYPOINTS;
 use crate::stop::Stop;
 use crate::worker::{CameraPerception, Perception, PerceptionConfig};
@@ -25,7 +25,10 @@ pub struct FaceJson {
     #[serde(rename = "box")]
     pub bbox: BoxInImage,
     pub score: f32,
-    /// Class probabilities, when the face was large enough to classify.
+    /// `"read"`, `"uncertain"` (too small, turned away or unclear: see `infer::emotion`), or absent
+    /// when expressions are off.
+    pub expression: Option<&'static str>,
+    /// Class probabilities, when the face was read.
     pub emotion: Option<BTreeMap<&'static str, f32>>,
 }
 
@@ -48,6 +51,8 @@ pub struct PersonJson {
     pub ground_in_image: PointInImage,
     /// Metres on the floor plan, when a calibration was given.
     pub floor: Option<PointOnFloor>,
+    /// `"read"` or `"uncertain"` on frames where the track's face was seen.
+    pub expression: Option<&'static str>,
     /// The track's smoothed expression, on frames where its face was read.
     pub emotion: Option<BTreeMap<&'static str, f32>>,
 }
@@ -75,6 +80,13 @@ pub enum Record {
         frames: u64,
         ended_tracks: Vec<String>,
     },
+}
+
+fn expression_word(e: &Expression) -> &'static str {
+    match e {
+        Expression::Read(_) => "read",
+        Expression::Uncertain => "uncertain",
+    }
 }
 
 fn emotion_map(p: &EmotionProbs) -> BTreeMap<&'static str, f32> {
@@ -112,7 +124,8 @@ impl AnalyzeJob {
                         .map(|f| FaceJson {
                             bbox: f.face.bbox,
                             score: f.face.score,
-                            emotion: f.emotion.as_ref().map(emotion_map),
+                            expression: f.emotion.as_ref().map(expression_word),
+                            emotion: f.emotion.as_ref().and_then(Expression::probabilities).map(emotion_map),
                         })
                         .collect(),
                     people: cam
@@ -131,7 +144,8 @@ impl AnalyzeJob {
                             track: p.track.map(|t| t.to_string()),
                             ground_in_image: p.ground_in_image,
                             floor: p.floor,
-                            emotion: p.emotion.as_ref().map(emotion_map),
+                            expression: p.emotion.as_ref().map(expression_word),
+                            emotion: p.emotion.as_ref().and_then(Expression::probabilities).map(emotion_map),
                         })
                         .collect(),
                     ended_tracks: cam.ended.iter().map(|t| t.to_string()).collect(),

@@ -254,6 +254,8 @@ enum Cell {
     Share(f64),
     /// A figure hidden by the k rule.
     Suppressed,
+    /// A figure that cannot be trusted (mood where too few faces were read).
+    NotRead,
 }
 
 struct Row {
@@ -485,18 +487,34 @@ fn mood_section(r: &Report) -> Section {
         .mood
         .iter()
         .map(|m| {
-            let mut cells = vec![Cell::Text(m.zone.clone()), figure(m.samples, Cell::Int), figure(m.tracks, Cell::Int)];
+            let mut cells = vec![
+                Cell::Text(m.zone.clone()),
+                figure(m.samples, Cell::Int),
+                figure(m.uncertain, Cell::Int),
+                figure(m.read_share, Cell::Share),
+                figure(m.tracks, Cell::Int),
+            ];
             for i in 0..EMOTIONS.len() {
-                cells.push(figure(m.shares.as_ref(), |s| Cell::Share(s.0[i])));
+                cells.push(match &m.shares {
+                    Some(s) => Cell::Share(s.0[i]),
+                    None if m.suppressed => Cell::Suppressed,
+                    None => Cell::NotRead,
+                });
             }
             Row { cells, suppressed: m.suppressed }
         })
         .collect();
-    let mut headers = vec!["zone", "samples", "tracks"];
+    let mut headers = vec!["zone", "samples", "uncertain", "read_share", "tracks"];
     headers.extend(EMOTIONS);
     section(
         "mood",
-        "Mood per zone (share of each dominant expression among the faces read; tracks: distinct people)",
+        format!(
+            "Mood per zone (share of each dominant expression among the faces read; samples: track-frames whose \
+             face was read, uncertain: seen but too small, turned away or unclear; shares only where {:.0}% \
+             or more, and {} or more, were read)",
+            query::MIN_READ_SHARE * 100.0,
+            query::MIN_READS
+        ),
         &headers,
         1,
         rows,
@@ -568,6 +586,7 @@ fn table_text(c: &Cell) -> String {
         Cell::Ms(ms) => human_ms(*ms),
         Cell::Share(x) => format!("{:.0}%", x * 100.0),
         Cell::Suppressed => "suppressed".into(),
+        Cell::NotRead => "not readable".into(),
     }
 }
 
@@ -614,7 +633,8 @@ fn render_table(r: &Report) -> String {
                     .map(|(i, c)| {
                         // A suppressed row says so once, in its first figure column.
                         let first = i == s.keys;
-                        if matches!(c, Cell::Suppressed) && !s.per_cell && !first {
+                        let repeated = i > 0 && matches!((c, &row.cells[i - 1]), (Cell::NotRead, Cell::NotRead));
+                        if (matches!(c, Cell::Suppressed) && !s.per_cell && !first) || repeated {
                             String::new()
                         } else {
                             table_text(c)
@@ -659,7 +679,7 @@ fn csv_text(c: &Cell) -> String {
         Cell::Num(x) => format!("{x:.3}"),
         Cell::Ms(ms) => format!("{ms:.0}"),
         Cell::Share(x) => format!("{x:.4}"),
-        Cell::Suppressed => String::new(),
+        Cell::Suppressed | Cell::NotRead => String::new(),
     };
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }

@@ -186,7 +186,18 @@ pub(crate) const MOOD_COLOURS: [&str; 7] =
     ["#d7301f", "#7a5195", "#955196", "#f6c000", "#3b75af", "#2ca02c", "#b5b5b5"];
 
 /// One 100% bar per row, split by the shares of each class; `None` is a suppressed row.
-pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, Option<[f64; 7]>)], k: u32) -> String {
+/// One zone's bar in the mood chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum MoodBar {
+    /// The shares of each expression among the faces read.
+    Shares([f64; 7]),
+    /// Fewer than k people.
+    Suppressed,
+    /// Too few faces read to say anything: the share that was.
+    NotReadable(f64),
+}
+
+pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, MoodBar)], k: u32) -> String {
     if rows.is_empty() {
         return format!("<p class=\"empty\" id=\"{}\">No expressions read in this period.</p>", esc(id));
     }
@@ -204,7 +215,7 @@ pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, Option<[f64; 7]>)]
             esc(label)
         );
         match shares {
-            Some(sh) => {
+            MoodBar::Shares(sh) => {
                 let mut x = LABEL_W;
                 for (c, share) in sh.iter().enumerate() {
                     let sw = share * BAR_W;
@@ -223,17 +234,23 @@ pub(crate) fn stacked(id: &str, title: &str, rows: &[(String, Option<[f64; 7]>)]
                     x += sw;
                 }
             }
-            None => {
+            MoodBar::Suppressed | MoodBar::NotReadable(_) => {
+                let why = match shares {
+                    MoodBar::NotReadable(read) => {
+                        format!("not readable: {:.0}% of the faces seen could be read", read * 100.0)
+                    }
+                    _ => format!("suppressed: fewer than {k} people"),
+                };
                 let _ = write!(
                     s,
                     "<rect class=\"suppressed\" x=\"{LABEL_W}\" y=\"{}\" width=\"{BAR_W}\" height=\"{}\" \
-                     fill=\"url(#{}-hatch)\"/><text x=\"{}\" y=\"{}\" class=\"value muted\">suppressed: fewer than \
-                     {k} people</text>",
+                     fill=\"url(#{}-hatch)\"/><text x=\"{}\" y=\"{}\" class=\"value muted\">{}</text>",
                     y + 3.0,
                     ROW_H - 8.0,
                     esc(id),
                     LABEL_W + 8.0,
-                    y + 17.0
+                    y + 17.0,
+                    esc(&why)
                 );
             }
         }

@@ -59,7 +59,10 @@ fn schema_of(path: &str) -> Value {
             ("funnel", "from, to, entered, reached, share, suppressed"),
             ("interactions", "zone, interactions, tracks, mean_duration_ms, suppressed"),
             ("queues", "zone, samples, tracks, mean_length, max_length, mean_wait_ms, max_wait_ms, suppressed"),
-            ("mood", "zone, samples, tracks, counts and shares per expression, suppressed"),
+            (
+                "mood",
+                "zone, samples (faces read), uncertain (seen, not read), read_share, tracks, readable, counts and shares per expression (null where not readable), suppressed",
+            ),
         ]),
         "/api/journeys" => obj(&[
             ("range", range),

@@ -419,12 +419,23 @@ pub(crate) async fn zones(
         if !z.queues.is_empty() {
             let _ = write!(b, "<section><h2>Queues</h2>{}</section>", queue_table("queues", &z.queues));
         }
-        let mood: Vec<(String, Option<[f64; 7]>)> =
-            z.mood.iter().map(|m| (m.zone.clone(), m.shares.as_ref().map(|s| s.0))).collect();
+        let mood: Vec<(String, charts::MoodBar)> = z
+            .mood
+            .iter()
+            .map(|m| {
+                let bar = match (&m.shares, m.read_share) {
+                    (Some(s), _) => charts::MoodBar::Shares(s.0),
+                    (None, Some(read)) if !m.suppressed => charts::MoodBar::NotReadable(read),
+                    _ => charts::MoodBar::Suppressed,
+                };
+                (m.zone.clone(), bar)
+            })
+            .collect();
         let _ = write!(
             b,
             "<section><h2>Mood</h2><p class=\"note\">Share of each dominant expression among the faces read in the \
-             zone (never per person).</p>{}</section>",
+             zone (never per person). Faces too small, turned away or unclear are not read; where fewer than half \
+             the faces seen could be read, the zone says so instead.</p>{}</section>",
             charts::stacked("mood", "Mood per zone", &mood, z.k)
         );
         layout(&state, &viewer, "Zones", "/zones", &b)

@@ -119,10 +119,11 @@ pub const TABLES: &[Table] = &[
             col("surprise", Int),
             col("neutral", Int),
             col("samples", Int),
+            col("uncertain", Int),
             col("tracks", Int),
         ],
         sql: "SELECT m.run_id, c.name, m.zone, m.bucket_start_ms, m.angry, m.disgust, m.fear, m.happy, m.sad,
-                     m.surprise, m.neutral, m.samples, m.tracks
+                     m.surprise, m.neutral, m.samples, m.uncertain, m.tracks
               FROM mood m JOIN cameras c ON c.id = m.camera_id
               WHERE m.bucket_start_ms >= ?1 AND m.bucket_start_ms < ?2 ORDER BY m.bucket_start_ms",
     },
@@ -181,7 +182,13 @@ pub fn for_each_row<E: From<Error>>(
     let err = |source| Error::Sqlite { path: conn.path().unwrap_or("").into(), source };
     let n = table.columns.len();
     assert!(n <= MAX_COLUMNS, "table {} has too many columns", table.name);
-    let mut stmt = conn.prepare(table.sql).map_err(err)?;
+    // Faces seen but not read are counted from schema version 5 on; before, none were.
+    let sql = if super::schema::version(conn).map_err(err)? < 5 {
+        std::borrow::Cow::Owned(table.sql.replace("m.uncertain", "0"))
+    } else {
+        std::borrow::Cow::Borrowed(table.sql)
+    };
+    let mut stmt = conn.prepare(&sql).map_err(err)?;
     let mut rows = stmt.query([period.from_ms, period.to_ms]).map_err(err)?;
     let mut count = 0;
     while let Some(r) = rows.next().map_err(err)? {

@@ -170,17 +170,34 @@ impl<T: Serialize> Serialize for PerEmotion<T> {
     }
 }
 
-/// Expressions in a zone. Group: the distinct tracks over its buckets (by their tokens).
+/// Expressions in a zone. Group: the distinct tracks over its buckets (by their tokens), whose faces
+/// were seen, read or not.
+///
+/// The figures per expression are shown only where mood can be read ([`ZoneMood::readable`]): at least
+/// [`MIN_READ_SHARE`] of the faces seen were read, and at least [`MIN_READS`] of them. Elsewhere the
+/// row says how many faces were seen and what share could be read, and nothing about what they showed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZoneMood {
     pub zone: String,
-    /// Track-frames classified.
+    /// Track-frames whose face was read.
     pub samples: Option<u64>,
+    /// Track-frames whose face was seen but not read (too small, turned away, not surely a face, or the
+    /// model unsure).
+    pub uncertain: Option<u64>,
+    /// `samples / (samples + uncertain)`.
+    pub read_share: Option<f64>,
     pub tracks: Option<u64>,
+    /// Enough faces were read for the shares to mean something.
+    pub readable: bool,
     pub counts: Option<PerEmotion<u64>>,
     pub shares: Option<PerEmotion<f64>>,
     pub suppressed: bool,
 }
+
+/// Below this share of faces read, a zone's mood is not shown.
+pub const MIN_READ_SHARE: f64 = 0.5;
+/// Below this many faces read, a zone's mood is not shown.
+pub const MIN_READS: u64 = 20;
 
 /// A sequence of zones and the tracks that took exactly it. Group: those tracks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,6 +261,12 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
 fn tokens_column(conn: &Connection) -> Result<&'static str> {
     let version = super::schema::version(conn).map_err(err(conn))?;
     Ok(if version >= 4 { "track_tokens" } else { "NULL" })
+}
+
+/// The mood table's `uncertain` column, or `0` in a database from before faces were counted unread.
+fn uncertain_column(conn: &Connection) -> Result<&'static str> {
+    let version = super::schema::version(conn).map_err(err(conn))?;
+    Ok(if version >= 5 { "uncertain" } else { "0" })
 }
 
 /// The group of mood or heat rows: distinct tokens, or the largest per-bucket count of rows without them.
@@ -585,13 +608,16 @@ pub fn interactions(conn: &Connection, period: Period, k: u32) -> Result<Vec<She
     Ok(out)
 }
 
-/// Expressions per zone: counts per class summed over the mood buckets, and each class's share.
+/// Expressions per zone: counts per class summed over the mood buckets, and each class's share, where
+/// enough faces were read (see [`ZoneMood`]).
 pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneMood>> {
     let tokens = tokens_column(conn)?;
+    let uncertain = uncertain_column(conn)?;
     let mut stmt = conn
         .prepare(&format!(
             "SELECT zone, SUM(angry), SUM(disgust), SUM(fear), SUM(happy), SUM(sad), SUM(surprise), SUM(neutral),
-                    SUM(samples), {DISTINCT_TOKENS}({tokens}), MAX(CASE WHEN {tokens} IS NULL THEN tracks END)
+                    SUM(samples), {DISTINCT_TOKENS}({tokens}), MAX(CASE WHEN {tokens} IS NULL THEN tracks END),
+                    SUM({uncertain})
              FROM mood WHERE bucket_start_ms >= ?1 AND bucket_start_ms < ?2 GROUP BY zone ORDER BY zone"
         ))
         .map_err(err(conn))?;
@@ -605,13 +631,20 @@ pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<Zo
         }
         let samples = u(r.get(8).map_err(&e)?);
         let tracks = token_group(r.get(9).map_err(&e)?, r.get(10).map_err(&e)?);
+        let uncertain = u(r.get(11).map_err(&e)?);
+        let read_share = share(samples, samples + uncertain);
+        let readable = samples >= MIN_READS && read_share >= MIN_READ_SHARE;
         let gate = Gate::new(k, &[tracks]);
+        let figures = gate.show(()).filter(|_| readable);
         out.push(ZoneMood {
             zone: r.get(0).map_err(&e)?,
             samples: gate.show(samples),
+            uncertain: gate.show(uncertain),
+            read_share: gate.show(read_share),
             tracks: gate.show(tracks),
-            counts: gate.show(PerEmotion(counts)),
-            shares: gate.show(PerEmotion(counts.map(|c| share(c, samples)))),
+            readable,
+            counts: figures.map(|_| PerEmotion(counts)),
+            shares: figures.map(|_| PerEmotion(counts.map(|c| share(c, samples)))),
             suppressed: gate.suppressed(),
         });
     }
@@ -830,23 +863,26 @@ mod tests {
         send(1, Event::Occupancy { zone: name("few"), at_ms: T0, count: 3 });
         send(1, Event::Occupancy { zone: name("few"), at_ms: T0 + 5000, count: 7 });
         send(0, Event::Occupancy { zone: name("entrance"), at_ms: T0 - HOUR, count: 9 });
-        // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets; "lone" one track in
-        // k buckets (k per-bucket tracks summed, but one person).
+        // Mood: "few" has k-1 tracks in one bucket; "many" k+1 split over two buckets, 20 faces read and 4
+        // not; "lone" one track in k buckets (k per-bucket tracks summed, but one person); "blurry" k+1
+        // tracks whose faces were mostly not read (20 read, 30 not).
         let tokens = |t: std::ops::Range<u16>| TrackTokens::new(t.collect());
-        let mood = |zone: &str, bucket: i64, counts: [u32; 7], tokens: TrackTokens| Event::MoodBucket {
+        let mood = |zone: &str, bucket: i64, counts: [u32; 7], uncertain: u32, tokens: TrackTokens| Event::MoodBucket {
             zone: name(zone),
             bucket_start_ms: T0 + bucket * 900_000,
             counts,
             samples: counts.iter().sum(),
+            uncertain,
             tracks: tokens.len() as u32,
             tokens,
         };
-        send(1, mood("few", 0, [0, 0, 0, 4, 0, 0, 4], tokens(0..K as u16 - 1)));
-        send(1, mood("many", 0, [1, 0, 0, 2, 0, 0, 5], tokens(10..13)));
-        send(1, mood("many", 1, [0, 0, 0, 0, 0, 0, 2], tokens(13..K as u16 + 11)));
+        send(1, mood("few", 0, [0, 0, 0, 4, 0, 0, 4], 0, tokens(0..K as u16 - 1)));
+        send(1, mood("many", 0, [2, 0, 0, 4, 0, 0, 10], 3, tokens(10..13)));
+        send(1, mood("many", 1, [0, 0, 0, 0, 0, 0, 4], 1, tokens(13..K as u16 + 11)));
         for bucket in 0..i64::from(K) {
-            send(1, mood("lone", bucket, [0, 0, 0, 1, 0, 0, 0], tokens(99..100)));
+            send(1, mood("lone", bucket, [0, 0, 0, 1, 0, 0, 0], 0, tokens(99..100)));
         }
+        send(1, mood("blurry", 0, [0, 0, 0, 20, 0, 0, 0], 30, tokens(200..K as u16 + 201)));
         // Heat: cell (1, 1) on both cameras, k-1 + 1 tracks; cell (2, 1) k-1 tracks on one; cell (3, 1) one
         // track in k buckets.
         let heat = |cx: i32, bucket: i64, tokens: TrackTokens| Event::HeatCell {
@@ -944,15 +980,23 @@ mod tests {
         // Mood: few has k-1 tracks (suppressed); many k+1 distinct over its two buckets (shown); lone one
         // person in k buckets (suppressed).
         let mood = mood_per_zone(&conn, all, K).unwrap();
-        assert_eq!(mood.len(), 3);
-        assert!(mood[0].suppressed && mood[0].counts.is_none() && mood[0].shares.is_none());
-        assert_eq!((mood[1].zone.as_str(), mood[1].tracks, mood[1].suppressed), ("lone", None, true));
-        let lone = mood_per_zone(&conn, all, 1).unwrap().remove(1);
-        assert_eq!((lone.samples, lone.tracks), (Some(u64::from(K)), Some(1)));
-        let many = &mood[2];
-        assert_eq!((many.samples, many.tracks), (Some(10), Some(6)));
-        assert_eq!(many.counts.as_ref().unwrap().0, [1, 0, 0, 2, 0, 0, 7]);
+        assert_eq!(mood.len(), 4);
+        // Blurry: shown (k+1 people), but with 40% of its faces read it says so and nothing more.
+        let blurry = &mood[0];
+        assert_eq!((blurry.zone.as_str(), blurry.suppressed, blurry.readable), ("blurry", false, false));
+        assert_eq!((blurry.samples, blurry.uncertain, blurry.read_share), (Some(20), Some(30), Some(0.4)));
+        assert!(blurry.counts.is_none() && blurry.shares.is_none());
+        assert!(mood[1].suppressed && mood[1].counts.is_none() && mood[1].shares.is_none());
+        assert_eq!((mood[2].zone.as_str(), mood[2].tracks, mood[2].suppressed), ("lone", None, true));
+        // Lone at k = 1: shown, but k reads are too few to be read.
+        let lone = mood_per_zone(&conn, all, 1).unwrap().remove(2);
+        assert_eq!((lone.samples, lone.tracks, lone.readable), (Some(u64::from(K)), Some(1), false));
+        assert!(lone.shares.is_none());
+        let many = &mood[3];
+        assert_eq!((many.samples, many.uncertain, many.tracks, many.readable), (Some(20), Some(4), Some(6), true));
+        assert_eq!(many.counts.as_ref().unwrap().0, [2, 0, 0, 4, 0, 0, 14]);
         assert_eq!(many.shares.as_ref().unwrap().0[6], 0.7);
+        assert_eq!(many.read_share, Some(20.0 / 24.0));
 
         // Heat: cell (1,1) has k-1 + 1 = k tracks over both cameras (shown), (2,1) k-1 (suppressed), (3,1) one
         // person over k buckets (suppressed).

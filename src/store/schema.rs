@@ -9,7 +9,8 @@
 //! - `events`: entries, exits, zone entered/exited (with dwell), line crossings, shelf interactions.
 //! - `occupancy`, `queue_samples`: per-zone samples over time.
 //! - `journeys`: the ordered zones one track visited, written when the track ends.
-//! - `mood`: per zone and time bucket, a histogram of dominant expressions (never per person).
+//! - `mood`: per zone and time bucket, a histogram of dominant expressions and the count of faces seen but
+//!   not read (never per person).
 //! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
 //!   Both have `track_tokens` (from migration 4): the bucket's tracks as 16-bit tokens keyed per run and per
 //!   zone or cell (`behaviour::TrackTokens`, little-endian), so that reports count the distinct people behind
@@ -122,6 +123,8 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: the tracks behind mood and heat buckets as tokens, for exact k-anonymity over many buckets.
     "ALTER TABLE mood ADD COLUMN track_tokens BLOB;
      ALTER TABLE heat ADD COLUMN track_tokens BLOB;",
+    // 5: faces seen but not read (too small, turned away, or the model unsure), beside the read ones.
+    "ALTER TABLE mood ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this binary writes.

@@ -372,11 +372,11 @@ fn write_event(tx: &rusqlite::Transaction<'_>, run: i64, cam: i64, event: &Event
             .execute(params![run, cam, track.to_string(), start_ms, end_ms, zones])
             .map(|_| ())
         }
-        Event::MoodBucket { zone, bucket_start_ms, counts, samples, tracks, tokens } => tx
+        Event::MoodBucket { zone, bucket_start_ms, counts, samples, uncertain, tracks, tokens } => tx
             .prepare_cached(
                 "INSERT INTO mood (run_id, camera_id, zone, bucket_start_ms, angry, disgust, fear, happy, sad, surprise,
-                 neutral, samples, tracks, track_tokens)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 neutral, samples, tracks, track_tokens, uncertain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 run,
@@ -392,7 +392,8 @@ fn write_event(tx: &rusqlite::Transaction<'_>, run: i64, cam: i64, event: &Event
                 counts[6],
                 samples,
                 tracks,
-                tokens.to_le_bytes()
+                tokens.to_le_bytes(),
+                uncertain
             ])
             .map(|_| ()),
         Event::HeatCell { bucket_start_ms, cx, cy, presence, dwell_ms, tracks, tokens } => tx

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use iobox::anonymize::BlurConfig;
 use iobox::capture::still;
-use iobox::infer::emotion::{EMOTIONS, HAPPY, NEUTRAL, top};
+use iobox::infer::emotion::{EMOTIONS, Expression, top};
 use iobox::infer::face::FaceConfig;
 use iobox::infer::pose::{PoseConfig, PoseEstimator};
 use iobox::jobs::analyze::{AnalyzeJob, Record};
@@ -74,43 +74,98 @@ fn pose_finds_most_visible_coco_keypoints_within_a_tenth_of_the_person_size() {
     assert!(share >= 0.80, "PCK@0.1 {share:.3}");
 }
 
-/// (photo, a point inside the face) for faces that smile broadly, checked by eye.
-const SMILES: [(&str, f32, f32); 6] = [
-    ("2008_001009.jpg", 175.0, 240.0),
-    ("2008_001009.jpg", 182.0, 105.0),
-    ("2008_002506.jpg", 160.0, 90.0),
-    ("2008_002506.jpg", 390.0, 115.0),
-    ("2008_001322.jpg", 265.0, 235.0),
-    ("2008_001322.jpg", 397.0, 186.0),
-];
-/// A face with a closed mouth and no smile (the man on the left in 2008_001322).
-const NOT_SMILING: (&str, f32, f32) = ("2008_001322.jpg", 140.0, 180.0);
+#[derive(serde::Deserialize)]
+struct LabelledFace {
+    image: String,
+    x: f32,
+    y: f32,
+    expression: String,
+}
 
+/// The labelled faces of tests/data/expressions/labels.toml (how they were labelled: the file's header).
+fn labelled_faces() -> Vec<LabelledFace> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        face: Vec<LabelledFace>,
+    }
+    let text = std::fs::read_to_string(common::data("expressions/labels.toml")).unwrap();
+    toml::from_str::<File>(&text).unwrap().face
+}
+
+/// On 38 faces labelled by watching (28 smiling, 10 neutral; 14 more unclear ones not scored), each
+/// face is read right or called uncertain: measured 32 read, 31 of them right (the one wrong: a neutral
+/// face read as fear), 6 uncertain, all of them neutral; before alignment and the uncertainty rules every
+/// face was read and 32 of 38 were right (3 neutral faces read as happy). Neither smiles nor straight faces
+/// are turned into the other.
 #[test]
-fn smiling_faces_come_out_happy_and_a_straight_face_does_not() {
+fn labelled_faces_are_read_right_or_called_uncertain() {
     let mut perception =
         Perception::new(&common::models(), PerceptionConfig { pose_every: 0, ..PerceptionConfig::default() }).unwrap();
-    let mut emotion_at = |file: &str, x: f32, y: f32| {
+    let faces = labelled_faces();
+    let (mut scored, mut read, mut right, mut uncertain) = (0, 0, 0, 0);
+    let mut confusion: std::collections::BTreeMap<(String, &str), u32> = Default::default();
+    for image in faces.iter().map(|f| f.image.as_str()).collect::<std::collections::BTreeSet<_>>() {
         let mut cam = CameraPerception::new(BlurConfig::default(), TrackerConfig::default(), None);
-        perception.process(still::read(&common::data("dlib_faces").join(file)).unwrap(), &mut cam).unwrap();
-        let point = iobox::geometry::PointInImage { x, y };
-        let face = cam
-            .faces
-            .iter()
-            .find(|f| f.face.bbox.contains(point))
-            .unwrap_or_else(|| panic!("no face at {x},{y} in {file}"));
-        face.emotion.unwrap_or_else(|| panic!("face at {x},{y} in {file} too small to classify"))
-    };
-    for (file, x, y) in SMILES {
-        let p = emotion_at(file, x, y);
-        let top = top(&p);
-        println!("{file} ({x},{y}): {} {:.2}", EMOTIONS[top], p[top]);
-        assert_eq!(top, HAPPY, "{file} ({x},{y}): {p:?}");
+        perception.process(still::read(&common::data(image)).unwrap(), &mut cam).unwrap();
+        for f in faces.iter().filter(|f| f.image == image && f.expression != "unclear") {
+            scored += 1;
+            let point = iobox::geometry::PointInImage { x: f.x, y: f.y };
+            let seen = cam.faces.iter().find(|s| s.face.bbox.contains(point));
+            let seen = seen.unwrap_or_else(|| panic!("no face found at {},{} in {image}", f.x, f.y));
+            let said = match seen.emotion.expect("expressions are on") {
+                Expression::Read(p) => {
+                    read += 1;
+                    let said = EMOTIONS[top(&p)];
+                    right += usize::from(said == f.expression);
+                    said
+                }
+                Expression::Uncertain => {
+                    uncertain += 1;
+                    "uncertain"
+                }
+            };
+            *confusion.entry((f.expression.clone(), said)).or_default() += 1;
+        }
     }
-    let (file, x, y) = NOT_SMILING;
-    let p = emotion_at(file, x, y);
-    println!("{file} ({x},{y}) straight face: happy {:.2}, neutral {:.2}", p[HAPPY], p[NEUTRAL]);
-    assert!(p[HAPPY] < 0.2, "{p:?}");
+    println!("expressions, labelled faces: {scored} scored, {read} read, {right} right, {uncertain} uncertain");
+    println!("  (labelled, said): {confusion:?}");
+    assert_eq!(scored, 38, "the labelled set");
+    assert_eq!(read + uncertain, scored);
+    assert!(read >= 28, "{read} of {scored} faces read");
+    assert!(right as f64 >= 0.9 * read as f64, "{right} of {read} read right");
+    let said = |label: &str, as_: &str| confusion.get(&(label.to_string(), as_)).copied().unwrap_or(0);
+    assert!(said("happy", "happy") >= 25, "smiles read as happy: {confusion:?}");
+    assert_eq!(said("neutral", "happy"), 0, "no straight face read as a smile: {confusion:?}");
+    assert!(
+        confusion.iter().filter(|((l, s), _)| l == "happy" && *s != "happy" && *s != "uncertain").count() == 0,
+        "no smile read as another expression: {confusion:?}"
+    );
+}
+
+/// Faces the detector is not sure of, too small, turned away or too tilted are uncertain, never read: on
+/// the bundled sample every face found is seen from above or from behind (a person looking at them reads
+/// no expression), and none is read.
+#[test]
+fn faces_seen_from_above_on_the_sample_are_uncertain() {
+    let mut seen = 0;
+    let mut read = 0;
+    let job = AnalyzeJob {
+        input: common::sample_clip(),
+        models: common::models(),
+        perception: PerceptionConfig::default(),
+        blur: BlurConfig::default(),
+        calibration: None,
+    };
+    job.run(&Stop::new(), |record| {
+        if let Record::Frame(f) = record {
+            seen += f.faces.len();
+            read += f.faces.iter().filter(|x| x.expression == Some("read")).count();
+        }
+    })
+    .unwrap();
+    println!("expressions, sample clip: {seen} faces found, {read} read");
+    assert!(seen >= 50, "the sample's faces are found (and blurred): {seen}");
+    assert_eq!(read, 0);
 }
 
 #[test]
