@@ -13,6 +13,8 @@
 //! - [`worker`]: the per-frame sequence a worker runs (faces, pose, emotion -> blur -> tracks, floor).
 //! - [`track`]: short-lived anonymous track ids (ByteTrack-style), pure code.
 //! - [`calibration`]: per-camera image<->floor homography, floor plan, zones and lines; pure code.
+//! - [`fuse`]: per-camera tracks on the shared floor plan joined into store tracks (one per visit) by
+//!   position and time alone, across overlapping views and along camera adjacencies; pure code.
 //! - [`behaviour`]: zone dwell, line crossings, queues, shelf interactions, journeys, mood and heat; pure.
 //! - [`alerts`]: real-time alert rules over the behaviour events (pure), published to MQTT and/or a webhook
 //!   from threads of their own.
@@ -35,6 +37,7 @@ pub mod buckets;
 pub mod calibration;
 pub mod capture;
 pub mod config;
+pub mod fuse;
 #[cfg(test)]
 mod fuzz;
 pub mod geometry;
