@@ -319,6 +319,9 @@ fn a_full_database_is_reported_and_the_video_path_keeps_running() {
     let o = common::iobox(&["run", "--config", "c.toml", "--record", "rec/{camera}.mp4", "--json"], dir.path());
     let t = common::text(&o);
     assert!(t.contains("full.sqlite") && t.contains("is full"), "the log says the database is full: {t}");
+    // What could not be written by the end is counted, said, and in the exit code (3: records lost).
+    assert!(t.contains("records could not be written to") && t.contains("are lost"), "{t}");
+    assert_eq!(o.status.code(), Some(3), "{t}");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{t}"));
     assert_eq!(report["cameras"][0]["frames_processed"], 1394, "the video path kept running: {report}");
     let (frames, ..) = iobox::capture::encode::count_frames(&dir.path().join("rec/sample.mp4")).unwrap();
