@@ -8,10 +8,13 @@
 //! Each camera reports, frame by frame, its confirmed tracks and their floor points, and the tracks its
 //! tracker ended ([`StoreFusion::update`]). A camera track seen for the first time joins
 //! - **by overlap** the store track that another camera sees at the same place: a *fresh* member (seen in
-//!   the last [`FusionConfig::fresh_ms`]) of another camera whose position, moved on by its velocity,
-//!   lies within [`FusionConfig::tolerance_m`] (the calibrations' floor error plus a person's width). When
-//!   several store tracks are that close, it joins the nearest only if the next is at least twice as far;
-//!   otherwise it starts a store track of its own (two people side by side stay two);
+//!   the last [`FusionConfig::fresh_ms`]) whose position, moved on by its velocity, lies within
+//!   [`FusionConfig::tolerance_m`] (the calibrations' floor error plus a person's width). A store track
+//!   this camera already sees in this frame is someone else; one whose member on this camera was not seen
+//!   in this frame may be the same person under a new id (the camera's tracker lost and found them), and
+//!   is joined the same way. When several store tracks are that close, it joins the nearest only if the
+//!   next is at least twice as far; otherwise it starts a store track of its own (two people side by side
+//!   stay two);
 //! - else **by hand-over** the one store track that every camera has lost within an adjacency's window
 //!   from a camera that leads to this one; with two or more waiting, it joins none (a visit is kept apart
 //!   rather than joined to the wrong person);
@@ -135,8 +138,9 @@ struct StoreTrack {
 }
 
 impl StoreTrack {
-    fn live_on(&self, camera: usize) -> bool {
-        self.members.iter().any(|m| m.live && m.camera == camera)
+    /// A member on `camera` was seen in this frame: the camera sees this person as someone else.
+    fn seen_by(&self, camera: usize, at_ms: i64) -> bool {
+        self.members.iter().any(|m| m.live && m.camera == camera && m.at_ms >= at_ms)
     }
 }
 
@@ -199,13 +203,16 @@ impl StoreFusion {
         ended: &[TrackId],
         out: &mut Vec<FusionEvent>,
     ) {
-        for &(track, floor) in seen {
-            if !(floor.x.is_finite() && floor.y.is_finite()) {
-                continue;
+        let finite = |p: &PointOnFloor| p.x.is_finite() && p.y.is_finite();
+        // Known tracks move first, so that a new one sees which store tracks this frame already placed.
+        for &(track, floor) in seen.iter().filter(|(_, p)| finite(p)) {
+            if let Some(store) = self.of_camera_track.get(&(camera, track)).copied() {
+                self.move_member(store, camera, track, floor, at_ms);
             }
-            match self.of_camera_track.get(&(camera, track)).copied() {
-                Some(store) => self.move_member(store, camera, track, floor, at_ms),
-                None => self.place(camera, track, floor, at_ms, out),
+        }
+        for &(track, floor) in seen.iter().filter(|(_, p)| finite(p)) {
+            if !self.of_camera_track.contains_key(&(camera, track)) {
+                self.place(camera, track, floor, at_ms, out);
             }
         }
         for &track in ended {
@@ -333,11 +340,11 @@ impl StoreFusion {
         let (tolerance, fresh) = (self.config.tolerance_m, self.config.fresh_ms);
         let mut best: Option<(f64, StoreTrackId)> = None;
         let mut second = f64::INFINITY;
-        for t in self.tracks.values().filter(|t| !t.live_on(camera)) {
+        for t in self.tracks.values().filter(|t| !t.seen_by(camera, at_ms)) {
             let d = t
                 .members
                 .iter()
-                .filter(|m| m.live && m.camera != camera && (at_ms - m.at_ms).abs() <= fresh)
+                .filter(|m| m.live && (at_ms - m.at_ms).abs() <= fresh)
                 .map(|m| m.predicted(at_ms).distance(&floor))
                 .fold(f64::INFINITY, f64::min);
             if d > tolerance {

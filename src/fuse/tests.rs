@@ -228,3 +228,18 @@ proptest! {
         prop_assert!(out.stores_of_walker[0].is_disjoint(&out.stores_of_walker[1]));
     }
 }
+
+#[test]
+fn a_new_id_where_a_camera_just_lost_someone_is_the_same_visit_but_two_at_once_are_two() {
+    let mut fusion = StoreFusion::with_seed(FusionConfig::default(), 5);
+    let mut out = Vec::new();
+    for t in 0..10 {
+        fusion.update(0, t * FRAME_MS, &[(TrackId(1), p(1.0 + 0.1 * t as f64, 1.0))], &[], &mut out);
+    }
+    // The tracker lost track 1 (not ended yet) and found the person again as track 2.
+    fusion.update(0, 10 * FRAME_MS, &[(TrackId(2), p(2.05, 1.0))], &[], &mut out);
+    assert_eq!(fusion.store_of(0, TrackId(1)), fusion.store_of(0, TrackId(2)), "{out:?}");
+    // Two people the camera sees at once, side by side: two visits.
+    fusion.update(0, 11 * FRAME_MS, &[(TrackId(2), p(2.1, 1.0)), (TrackId(3), p(2.3, 1.0))], &[], &mut out);
+    assert_ne!(fusion.store_of(0, TrackId(2)), fusion.store_of(0, TrackId(3)));
+}

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::JobError;
 use crate::behaviour::EMOTIONS;
 use crate::store::query::{
-    self, FootfallHour, FunnelPair, FunnelStep, JourneyCount, Movement, Period, QueueStats, ShelfInteractions,
+    self, FootfallHour, FunnelPair, FunnelStep, JourneyCount, Movement, Period, QueueStats, ShelfInteractions, Visits,
     ZoneDwell, ZoneMood,
 };
 
@@ -75,6 +75,8 @@ pub struct Report {
     pub snapped: crate::buckets::Snapped,
     pub k: u32,
     pub cameras: Vec<String>,
+    /// Store visits: each person counted once however many cameras saw them.
+    pub visits: Visits,
     /// Per camera, then the whole store (`camera: null`).
     pub entries_exits: Vec<Movement>,
     pub footfall_per_hour: Vec<Hourly>,
@@ -118,6 +120,7 @@ pub fn build(options: &ReportOptions) -> Result<Report, JobError> {
         snapped,
         k,
         cameras: query::cameras(&conn)?,
+        visits: query::visits(&conn, p, k)?,
         entries_exits: movements.entries_exits,
         footfall_per_hour: movements
             .footfall_per_hour
@@ -549,8 +552,29 @@ pub fn csv_sections(r: &Report) -> Vec<(&'static str, String, String, u64)> {
         .collect()
 }
 
+fn visits_section(r: &Report) -> Section {
+    let v = &r.visits;
+    let row = Row {
+        cells: vec![
+            figure(v.visits, Cell::Int),
+            figure(v.median_duration_ms, Cell::Ms),
+            figure(v.p90_duration_ms, |ms| Cell::Ms(ms as f64)),
+            figure(v.camera_tracks_per_visit, Cell::Num),
+        ],
+        suppressed: v.suppressed,
+    };
+    section(
+        "visits",
+        "Store visits (each person once, however many cameras saw them; duration from first to last sight)",
+        &["visits", "median_duration_ms", "p90_duration_ms", "camera_tracks_per_visit"],
+        0,
+        vec![row],
+    )
+}
+
 fn sections(r: &Report, matrix: bool) -> Vec<Section> {
     vec![
+        visits_section(r),
         entries_exits_section(r),
         footfall_section(r, matrix),
         dwell_section(r),

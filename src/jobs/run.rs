@@ -5,6 +5,7 @@
 //! worker `i % workers`, so each camera's frames stay in order. The store writer is a thread of its own.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crossbeam::channel::Select;
@@ -15,6 +16,7 @@ use crate::capture::SourceKind;
 use crate::capture::encode::VideoWriter;
 use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
 use crate::config::Config;
+use crate::fuse::{FusionConfig, FusionEvent, StoreFusion};
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
@@ -59,6 +61,8 @@ pub struct RunReport {
     pub cameras: Vec<CameraReport>,
     pub events_written: u64,
     pub events_dropped: u64,
+    /// Store visits recorded: each person's camera tracks joined across the cameras, counted once.
+    pub store_visits: u64,
     /// Per worker: stage timings and the time spent inside ONNX Runtime.
     pub workers: Vec<StageSummary>,
     /// Alerts fired and delivered, when rules are configured.
@@ -95,6 +99,9 @@ struct CameraSlot {
     /// Zones, lines and the rest, when the camera is calibrated.
     behaviour: Option<Behaviour>,
     observations: Vec<Observation>,
+    /// This frame's confirmed tracks on the floor, for store fusion.
+    floor_tracks: Vec<(crate::track::TrackId, crate::geometry::PointOnFloor)>,
+    fusion_events: Vec<FusionEvent>,
     events: Vec<Event>,
     events_out: u64,
     /// Files are timed by their own clock (start of the run + stream position), so that dwell times are
@@ -195,6 +202,8 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             open: true,
             behaviour: behaviours[i].take(),
             observations: Vec::new(),
+            floor_tracks: Vec::new(),
+            fusion_events: Vec::new(),
             events: Vec::new(),
             events_out: 0,
             file_clock: (cam.source.kind == SourceKind::File && !cam.source.realtime).then_some(run_start_ms),
@@ -204,12 +213,14 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         });
     }
 
+    // One store: every calibrated camera's tracks joined into visits on the shared floor plan.
+    let fusion = Arc::new(Mutex::new(Store { fusion: StoreFusion::new(FusionConfig::default()), visits: 0 }));
     let deadline = options.max_duration.map(|d| started + d);
     let snapshot_every = config.snapshot_every;
     let mut worker_threads = Vec::new();
     for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
         let records = writer.sender();
-        let outputs = Outputs { snapshot_every, live: options.live.clone() };
+        let outputs = Outputs { snapshot_every, live: options.live.clone(), fusion: fusion.clone() };
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
@@ -268,6 +279,14 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             last_problem,
         });
     }
+    // Every camera has ended: the visits still open end too.
+    let store_visits = {
+        let mut ended = Vec::new();
+        let mut store = fusion.lock().unwrap_or_else(|e| e.into_inner());
+        store.fusion.finish(&mut ended);
+        send_visits(&mut store, &mut ended, &writer.sender());
+        store.visits
+    };
     let alerts = alerts.map(crate::alerts::Publisher::finish);
     let ws = writer.finish()?;
     Ok(RunReport {
@@ -276,6 +295,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         cameras,
         events_written: ws.written,
         events_dropped: ws.dropped,
+        store_visits,
         workers,
         alerts,
     })
@@ -286,6 +306,14 @@ struct Outputs {
     snapshot_every: Duration,
     /// The dashboard's previews, with `iobox run --serve`.
     live: Option<std::sync::Arc<crate::live::Live>>,
+    /// The store's fusion, shared by every worker.
+    fusion: Arc<Mutex<Store>>,
+}
+
+/// The store's fusion and the visits it has ended so far.
+struct Store {
+    fusion: StoreFusion,
+    visits: u64,
 }
 
 fn worker_loop(
@@ -298,7 +326,7 @@ fn worker_loop(
     let mut next = 0usize;
     loop {
         for slot in cams.iter_mut().filter(|c| !c.open && !c.finished) {
-            finish_behaviour(slot, &records);
+            finish_behaviour(slot, &records, &outputs.fusion);
         }
         if cams.iter().all(|c| !c.open) {
             break;
@@ -349,7 +377,7 @@ fn worker_loop(
                     faces_blurred: out.frame.regions_blurred() as u32,
                     frames_dropped: slot.rx.stats().dropped(),
                 });
-                behave(slot, at_ms, &records);
+                behave(slot, at_ms, &records, &outputs.fusion);
                 if let Some(live) = &outputs.live
                     && slot.last_preview.is_none_or(|t| t.elapsed() >= live.preview_every)
                 {
@@ -422,14 +450,22 @@ fn record(slot: &mut CameraSlot, frame: crate::anonymize::AnonymizedFrame) {
     }
 }
 
-/// Feeds the camera's confirmed, floor-located tracks to its behaviour and stores what comes out.
-fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
+/// Feeds the camera's confirmed, floor-located tracks to its behaviour and to the store's fusion, and
+/// stores what comes out.
+fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender, fusion: &Mutex<Store>) {
     let Some(behaviour) = slot.behaviour.as_mut() else { return };
     if !slot.perception.people_ran {
         return;
     }
     slot.observations.clear();
     slot.observations.extend(slot.perception.people.iter().filter_map(PersonSeen::observation));
+    slot.floor_tracks.clear();
+    slot.floor_tracks.extend(slot.observations.iter().map(|o| (o.track, o.ground)));
+    {
+        let mut store = fusion.lock().unwrap_or_else(|e| e.into_inner());
+        store.fusion.update(slot.index, at_ms, &slot.floor_tracks, &slot.perception.ended, &mut slot.fusion_events);
+        send_visits(&mut store, &mut slot.fusion_events, records);
+    }
     behaviour.frame(at_ms, &slot.observations, &mut slot.events);
     for id in &slot.perception.ended {
         behaviour.end_track(*id, &mut slot.events);
@@ -443,10 +479,26 @@ fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender) {
     }
 }
 
-/// After the camera's last frame: close open dwells, interactions, journeys and buckets.
-fn finish_behaviour(slot: &mut CameraSlot, records: &RecordSender) {
+/// The visits that ended, to the database (the writer's channel never blocks).
+fn send_visits(store: &mut Store, events: &mut Vec<FusionEvent>, records: &RecordSender) {
+    for e in events.drain(..) {
+        if let FusionEvent::Ended { store: id, start_ms, end_ms, camera_tracks } = e {
+            store.visits += 1;
+            records.send(Record::Visit { store: id, start_ms, end_ms, camera_tracks });
+        }
+    }
+}
+
+/// After the camera's last frame: close open dwells, interactions, journeys and buckets, and end its
+/// tracks in the store's fusion.
+fn finish_behaviour(slot: &mut CameraSlot, records: &RecordSender, fusion: &Mutex<Store>) {
     slot.finished = true;
-    slot.perception.finish();
+    let ended = slot.perception.finish();
+    if slot.behaviour.is_some() {
+        let mut store = fusion.lock().unwrap_or_else(|e| e.into_inner());
+        store.fusion.update(slot.index, slot.last_ms, &[], &ended, &mut slot.fusion_events);
+        send_visits(&mut store, &mut slot.fusion_events, records);
+    }
     if let Some(behaviour) = slot.behaviour.as_mut() {
         behaviour.flush(slot.last_ms, &mut slot.events);
         if let Some(alerts) = slot.alerts.as_mut() {

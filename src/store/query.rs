@@ -343,6 +343,46 @@ pub fn movements(conn: &Connection, period: Period, k: u32) -> Result<Movements>
     Ok(Movements { entries_exits, footfall_per_hour })
 }
 
+/// Store visits ([`crate::fuse`]): each person's camera tracks joined across the store's cameras, counted
+/// once however many cameras saw them. Group: the visits (each is one person).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Visits {
+    pub visits: Option<u64>,
+    /// First to last time any camera saw the visit.
+    pub median_duration_ms: Option<f64>,
+    pub p90_duration_ms: Option<i64>,
+    /// Camera tracks joined per visit on average: 1 where no visit was seen by two cameras (or one camera
+    /// lost and found the person again).
+    pub camera_tracks_per_visit: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// The store visits that began in the period (none in a database from before visits were recorded).
+pub fn visits(conn: &Connection, period: Period, k: u32) -> Result<Visits> {
+    let mut durations = Vec::new();
+    let mut camera_tracks = 0u64;
+    if super::schema::version(conn).map_err(err(conn))? >= 6 {
+        let mut stmt = conn
+            .prepare("SELECT end_ms - start_ms, camera_tracks FROM visits WHERE start_ms >= ?1 AND start_ms < ?2")
+            .map_err(err(conn))?;
+        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
+        while let Some(r) = rows.next().map_err(err(conn))? {
+            durations.push(r.get::<_, i64>(0).map_err(err(conn))?.max(0));
+            camera_tracks += u(r.get(1).map_err(err(conn))?);
+        }
+    }
+    let n = durations.len() as u64;
+    let gate = Gate::new(k, &[n]);
+    let (_, median, p90) = dwell_stats(&mut durations);
+    Ok(Visits {
+        visits: gate.show(n),
+        median_duration_ms: gate.show(median).filter(|_| n > 0),
+        p90_duration_ms: gate.show(p90).filter(|_| n > 0),
+        camera_tracks_per_visit: gate.show(share(camera_tracks, n)).filter(|_| n > 0),
+        suppressed: gate.suppressed(),
+    })
+}
+
 /// Mean, median (mean of the middle two for an even count) and nearest-rank p90 of `v` (sorted here).
 fn dwell_stats(v: &mut [i64]) -> (f64, f64, i64) {
     if v.is_empty() {

@@ -9,6 +9,8 @@
 //! - `events`: entries, exits, zone entered/exited (with dwell), line crossings, shelf interactions.
 //! - `occupancy`, `queue_samples`: per-zone samples over time.
 //! - `journeys`: the ordered zones one track visited, written when the track ends.
+//! - `visits`: one row per store visit (camera tracks joined across cameras), its random store track id,
+//!   first and last time seen and how many camera tracks it joined.
 //! - `mood`: per zone and time bucket, a histogram of dominant expressions and the count of faces seen but
 //!   not read (never per person).
 //! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
@@ -125,6 +127,15 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE heat ADD COLUMN track_tokens BLOB;",
     // 5: faces seen but not read (too small, turned away, or the model unsure), beside the read ones.
     "ALTER TABLE mood ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;",
+    // 6: store visits: camera tracks joined across the store's cameras (`fuse`), one row per visit.
+    "CREATE TABLE visits (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        store_track TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        camera_tracks INTEGER NOT NULL
+     );
+     CREATE INDEX visits_start ON visits(start_ms);",
 ];
 
 /// The schema version this binary writes.

@@ -30,6 +30,13 @@ pub enum Record {
         camera: usize,
         event: Event,
     },
+    /// A store visit that ended (`fuse`): no camera, it belongs to the store.
+    Visit {
+        store: crate::fuse::StoreTrackId,
+        start_ms: i64,
+        end_ms: i64,
+        camera_tracks: u32,
+    },
 }
 
 /// How the writer keeps the database.
@@ -319,6 +326,12 @@ fn write_batch(
                 ])?;
             }
             Record::Event { camera, event } => write_event(&tx, run, camera_ids[*camera], event, cell_m)?,
+            Record::Visit { store, start_ms, end_ms, camera_tracks } => {
+                tx.prepare_cached(
+                    "INSERT INTO visits (run_id, store_track, start_ms, end_ms, camera_tracks) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![run, store.to_string(), start_ms, end_ms, camera_tracks])?;
+            }
         }
     }
     tx.commit()

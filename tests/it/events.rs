@@ -358,3 +358,44 @@ fn a_graceful_stop_flushes_everything() {
     let ended = query_i64(&conn, "SELECT COUNT(*) FROM runs WHERE ended_at_ms IS NOT NULL", &[]).unwrap();
     assert_eq!(ended, 1, "the run was closed");
 }
+
+/// One real clip as two cameras that overlap: the sample cut by `videocrop` into its left 480 px and its
+/// right 480 px (192 px seen by both), each crop with its own calibration onto the one floor plan
+/// (tests/data/crops: the sample's calibration points that fall inside each crop, moved by the crop).
+/// Every visitor walks from one crop into the other; each camera counts every entry, but the store counts
+/// each of the six visitors once, as one visit that both cameras saw.
+#[test]
+fn two_overlapping_cameras_count_each_visitor_once_as_a_store_visit() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = common::data("crops");
+    let mut config = String::from("[runtime]\nworkers = 1\n");
+    for name in ["left", "right"] {
+        config.push_str(&format!(
+            "[[camera]]\nname = \"{name}\"\nkind = \"file\"\nuri = \"{}\"\npipeline = \"{}\"\ncalibration = \"{}\"\n",
+            common::sample_clip().display(),
+            crops.join(format!("{name}.gst")).display(),
+            crops.join(format!("{name}.toml")).display()
+        ));
+    }
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let o = common::iobox(&["run", "--config", "c.toml", "--db", "v.sqlite", "--json"], dir.path());
+    let t = common::text(&o);
+    assert!(o.status.success(), "{t}");
+    let run: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{t}"));
+    let conn = Connection::open(dir.path().join("v.sqlite")).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let people = count_people();
+    let entries = count("SELECT COUNT(*) FROM events WHERE kind = 'entry'");
+    let visits = count("SELECT COUNT(*) FROM visits");
+    let both = count("SELECT COUNT(*) FROM visits WHERE camera_tracks >= 2");
+    println!("two crops: {entries} camera entries, {visits} store visits, {both} seen by both cameras");
+    assert_eq!(run["store_visits"], visits);
+    assert_eq!(visits, people, "one store visit per visitor");
+    assert_eq!(both, people, "each visitor was seen by both cameras and joined");
+    assert!(entries > people, "the cameras alone count visitors twice: {entries}");
+}
+
+fn count_people() -> i64 {
+    let gt: toml::Value = toml::from_str(&std::fs::read_to_string(common::data("ground_truth.toml")).unwrap()).unwrap();
+    gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
+}

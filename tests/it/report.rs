@@ -75,6 +75,10 @@ fn the_report_matches_the_database_and_the_footage() {
     assert_eq!(report["k"], 1);
     assert_eq!(report["cameras"], serde_json::json!(["sample"]));
 
+    // Store visits: one per person, each seen by the one camera.
+    assert_eq!(report["visits"]["visits"], people, "{}", report["visits"]);
+    assert_eq!(report["visits"]["visits"], int(&conn, "SELECT COUNT(*) FROM visits"));
+
     // Entries and exits: one each per person in the clip, per camera and for the store.
     let ee = &report["entries_exits"];
     assert_eq!(ee.as_array().unwrap().len(), 2);
