@@ -12,6 +12,7 @@ use crate::alerts::{AlertKind, AlertsConfig, MqttTarget, Rule};
 use crate::anonymize::{BlurConfig, BlurMethod};
 use crate::behaviour::BehaviourConfig;
 use crate::capture::{SourceKind, SourceSpec};
+use crate::fuse::{Adjacency, FusionConfig};
 use crate::infer::ModelKind;
 use crate::store::WriterOptions;
 use crate::track::TrackerConfig;
@@ -73,6 +74,28 @@ pub struct RawConfig {
     /// The staff dashboard (`iobox serve`, `iobox run --serve`).
     #[serde(default)]
     pub dashboard: RawDashboard,
+    /// Joining the cameras' tracks into store visits (see `fuse`).
+    #[serde(default)]
+    pub fusion: RawFusion,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFusion {
+    /// Metres within which two cameras' tracks are one person.
+    pub tolerance_m: Option<f64>,
+    /// Cameras whose views do not overlap but lead to one another.
+    #[serde(default)]
+    pub adjacency: Vec<RawAdjacency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdjacency {
+    pub from: String,
+    pub to: String,
+    /// Seconds a person may take from leaving `from`'s view to appearing in `to`'s.
+    pub within_s: f64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -307,6 +330,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The staff dashboard.
     pub dashboard: DashboardConfig,
+    /// How the cameras' tracks are joined into store visits.
+    pub fusion: FusionConfig,
 }
 
 impl Config {
@@ -583,6 +608,30 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
             model_overrides.push((kind, resolve(&p)));
         }
     }
+    let mut fusion = FusionConfig::default();
+    if let Some(t) = raw.fusion.tolerance_m {
+        if !(0.1..=5.0).contains(&t) {
+            return Err(invalid("fusion.tolerance_m", format!("{t} is not between 0.1 and 5 metres")));
+        }
+        fusion.tolerance_m = t;
+    }
+    for (i, a) in raw.fusion.adjacency.iter().enumerate() {
+        let field = |f: &str| format!("fusion.adjacency[{i}].{f}");
+        let camera = |f: &str, name: &str| {
+            cameras
+                .iter()
+                .position(|c: &CameraConfig| c.source.name == name)
+                .ok_or_else(|| invalid(&field(f), format!("'{name}' is not the name of a [[camera]]")))
+        };
+        let (from, to) = (camera("from", &a.from)?, camera("to", &a.to)?);
+        if from == to {
+            return Err(invalid(&field("to"), "a camera cannot lead to itself".into()));
+        }
+        if !(0.1..=600.0).contains(&a.within_s) {
+            return Err(invalid(&field("within_s"), format!("{} is not between 0.1 and 600 seconds", a.within_s)));
+        }
+        fusion.adjacency.push(Adjacency { from, to, within_ms: (a.within_s * 1000.0).round() as i64 });
+    }
     let resolve_template = |t: Option<String>| {
         t.map(|t| if Path::new(&t).is_absolute() { t } else { base.join(t).to_string_lossy().into_owned() })
     };
@@ -606,6 +655,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         cameras,
         alerts,
         dashboard,
+        fusion,
     })
 }
 
@@ -826,6 +876,28 @@ mod tests {
         for field in ["min_face_score", "min_confidence"] {
             let err = parse(&format!("[emotion]\n{field} = 1.5\n{cam}")).unwrap_err().to_string();
             assert!(err.contains(&format!("emotion.{field}")) && err.contains("between 0 and 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn fusion_adjacencies_name_cameras_and_have_ranges() {
+        let cams = "[[camera]]\nname = \"door\"\nkind = \"test\"\n[[camera]]\nname = \"aisle\"\nkind = \"test\"\n";
+        let adj = |from: &str, to: &str, s: f64| {
+            format!(
+                "[fusion]\ntolerance_m = 1.2\n[[fusion.adjacency]]\nfrom = \"{from}\"\nto = \"{to}\"\nwithin_s = {s}\n{cams}"
+            )
+        };
+        let c = parse(&adj("door", "aisle", 8.0)).unwrap();
+        assert_eq!(c.fusion.tolerance_m, 1.2);
+        assert_eq!(c.fusion.adjacency, [crate::fuse::Adjacency { from: 0, to: 1, within_ms: 8000 }]);
+        for (text, field, says) in [
+            (adj("door", "till", 8.0), "fusion.adjacency[0].to", "'till' is not the name of a [[camera]]"),
+            (adj("door", "door", 8.0), "fusion.adjacency[0].to", "cannot lead to itself"),
+            (adj("door", "aisle", 0.0), "fusion.adjacency[0].within_s", "between 0.1 and 600"),
+            (format!("[fusion]\ntolerance_m = 50.0\n{cams}"), "fusion.tolerance_m", "between 0.1 and 5"),
+        ] {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(says), "{err}");
         }
     }
 

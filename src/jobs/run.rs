@@ -16,7 +16,7 @@ use crate::capture::SourceKind;
 use crate::capture::encode::VideoWriter;
 use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
 use crate::config::Config;
-use crate::fuse::{FusionConfig, FusionEvent, StoreFusion};
+use crate::fuse::{FusionEvent, StoreFusion};
 use crate::infer::ModelSource;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
@@ -214,7 +214,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     }
 
     // One store: every calibrated camera's tracks joined into visits on the shared floor plan.
-    let fusion = Arc::new(Mutex::new(Store { fusion: StoreFusion::new(FusionConfig::default()), visits: 0 }));
+    let fusion = Arc::new(Mutex::new(Store { fusion: StoreFusion::new(config.fusion.clone()), visits: 0 }));
     let deadline = options.max_duration.map(|d| started + d);
     let snapshot_every = config.snapshot_every;
     let mut worker_threads = Vec::new();
