@@ -8,8 +8,8 @@
 //! so that the detector's two eye landmarks land where FER2013's eyes are ([`EYE_Y`], [`EYE_DISTANCE`]).
 //! A face is [`Expression::Uncertain`] rather than read when
 //! - the detector is not sure it is a face (`min_face_score`, above the blur's threshold: the blur
-//!   takes anything that may be a face, a read needs a face; on the bundled sample every face found
-//!   below 0.9 was the back of a head or the floor);
+//!   takes anything that may be a face, a read needs a face; on the bundled sample the faces found
+//!   score 0.50-0.81, and the 18 of them looked at were backs of heads, the floor or the wall);
 //! - it is smaller than `min_face_px` (its longer side): too few pixels for an expression;
 //! - its eyes are closer together than [`MIN_EYE_SHARE`] of the box's width, or tilted by more than
 //!   [`MAX_ROLL_DEG`]: turned away or seen from above, unlike anything the model was trained on;

@@ -143,8 +143,8 @@ fn labelled_faces_are_read_right_or_called_uncertain() {
 }
 
 /// Faces the detector is not sure of, too small, turned away or too tilted are uncertain, never read: on
-/// the bundled sample every face found is seen from above or from behind (a person looking at them reads
-/// no expression), and none is read.
+/// the bundled sample the faces found are seen from above or behind (18 of them looked at: backs of heads,
+/// a head turned away, the floor, the wall; a person reads no expression there), and none is read.
 #[test]
 fn faces_seen_from_above_on_the_sample_are_uncertain() {
     let mut seen = 0;
