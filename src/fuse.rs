@@ -175,19 +175,6 @@ impl StoreFusion {
         self.of_camera_track.get(&(camera, track)).copied()
     }
 
-    /// Where the store track is: the mean of its members' latest floor points among those seen within
-    /// `fresh_ms` of the newest.
-    pub fn position(&self, store: StoreTrackId) -> Option<PointOnFloor> {
-        let t = self.tracks.get(&store)?;
-        let newest = t.members.iter().map(|m| m.at_ms).max()?;
-        let fresh: Vec<&Member> = t.members.iter().filter(|m| newest - m.at_ms <= self.config.fresh_ms).collect();
-        let n = fresh.len() as f64;
-        Some(PointOnFloor {
-            x: fresh.iter().map(|m| m.floor.x).sum::<f64>() / n,
-            y: fresh.iter().map(|m| m.floor.y).sum::<f64>() / n,
-        })
-    }
-
     /// Store tracks not yet ended.
     pub fn open(&self) -> usize {
         self.tracks.len()

@@ -101,6 +101,12 @@ pub fn sample_db() -> &'static Path {
     })
 }
 
+/// The people who walk through the sample clip, as counted by watching it (tests/data/ground_truth.toml).
+pub fn sample_people() -> i64 {
+    let gt: toml::Value = toml::from_str(&std::fs::read_to_string(data("ground_truth.toml")).unwrap()).unwrap();
+    gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
+}
+
 /// The distinct tracks behind mood or heat rows (`FROM ... WHERE ...`): the union of their track tokens,
 /// two little-endian bytes each, counted here without iobox's SQL aggregate.
 pub fn distinct_tokens(conn: &rusqlite::Connection, from_where: &str) -> i64 {

@@ -384,7 +384,7 @@ fn two_overlapping_cameras_count_each_visitor_once_as_a_store_visit() {
     let run: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{t}"));
     let conn = Connection::open(dir.path().join("v.sqlite")).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    let people = count_people();
+    let people = common::sample_people();
     let entries = count("SELECT COUNT(*) FROM events WHERE kind = 'entry'");
     let visits = count("SELECT COUNT(*) FROM visits");
     let both = count("SELECT COUNT(*) FROM visits WHERE camera_tracks >= 2");
@@ -393,9 +393,4 @@ fn two_overlapping_cameras_count_each_visitor_once_as_a_store_visit() {
     assert_eq!(visits, people, "one store visit per visitor");
     assert_eq!(both, people, "each visitor was seen by both cameras and joined");
     assert!(entries > people, "the cameras alone count visitors twice: {entries}");
-}
-
-fn count_people() -> i64 {
-    let gt: toml::Value = toml::from_str(&std::fs::read_to_string(common::data("ground_truth.toml")).unwrap()).unwrap();
-    gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
 }

@@ -15,11 +15,6 @@ fn sample_db() -> &'static Path {
     common::sample_db()
 }
 
-fn ground_truth_people() -> i64 {
-    let gt: toml::Value = toml::from_str(&std::fs::read_to_string(common::data("ground_truth.toml")).unwrap()).unwrap();
-    gt["one-by-one-person-detection"]["people"].as_integer().unwrap()
-}
-
 fn report_json(db: &Path, config: Option<&Path>, extra: &[&str]) -> Value {
     let mut args = vec!["report", "--db", db.to_str().unwrap(), "--from", "2000-01-01", "--format", "json"];
     if let Some(c) = config {
@@ -71,7 +66,7 @@ fn the_report_matches_the_database_and_the_footage() {
     let db = sample_db();
     let conn = iobox::store::open_ro(db).unwrap();
     let report = report_json(db, Some(&common::config_with_k(db.parent().unwrap(), 1)), &[]);
-    let people = ground_truth_people();
+    let people = common::sample_people();
     assert_eq!(report["k"], 1);
     assert_eq!(report["cameras"], serde_json::json!(["sample"]));
 
@@ -250,7 +245,7 @@ fn with_the_default_k_rows_about_fewer_than_five_people_are_suppressed() {
         check(row, &[n], &["tracks"]);
     }
     // The table zone, where all six people stood, is shown; some smaller group is suppressed.
-    assert_eq!(find(&report["dwell"], "zone", "table")["tracks"], ground_truth_people());
+    assert_eq!(find(&report["dwell"], "zone", "table")["tracks"], common::sample_people());
     assert!(shown > 0 && suppressed > 0, "shown {shown}, suppressed {suppressed}");
 
     // The table format says "suppressed" where JSON says null.
