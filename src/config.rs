@@ -292,6 +292,10 @@ pub struct RawCamera {
     pub calibration: Option<PathBuf>,
 }
 
+/// Frames buffered per camera when `queue` is not set: 0.6 s at 10 fps, so that a worker rides out one
+/// slow (tiled) detector run without dropping frames; a live camera drops the oldest frame when it is full.
+pub const DEFAULT_QUEUE: usize = 6;
+
 /// A camera as the appliance runs it.
 #[derive(Debug, Clone)]
 pub struct CameraConfig {
@@ -430,7 +434,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         source.connect_timeout = seconds("connect_timeout_s", c.connect_timeout_s, 20.0)?;
         source.stall_timeout = seconds("stall_timeout_s", c.stall_timeout_s, 10.0)?;
         source.reconnect_max = seconds("reconnect_max_s", c.reconnect_max_s, 30.0)?;
-        let queue_depth = c.queue.unwrap_or(2);
+        let queue_depth = c.queue.unwrap_or(DEFAULT_QUEUE);
         if !(1..=64).contains(&queue_depth) {
             return Err(invalid(&field("queue"), format!("{queue_depth} is not between 1 and 64")));
         }

@@ -29,7 +29,7 @@ use crate::capture::Frame;
 use crate::geometry::{BoxInImage, PointInImage, PointOnFloor};
 use crate::infer::emotion::{EmotionClassifier, EmotionConfig, EmotionProbs, Expression};
 use crate::infer::face::{Face, FaceConfig, FaceDetector};
-use crate::infer::person::{PersonBox, PersonConfig, PersonDetector};
+use crate::infer::person::{Coverage, PersonBox, PersonConfig, PersonDetector};
 use crate::infer::pose::{self, Keypoint, Person, PoseConfig, PoseEstimator};
 use crate::infer::{self, ModelSource};
 use crate::stats::Ring;
@@ -63,9 +63,10 @@ pub struct PerceptionConfig {
     pub small_faces: bool,
     /// When the worker falls behind its cameras (see [`Perception::set_behind`]), a due person-detector
     /// run may wait up to `people_every` more frames (pose with it) and expressions are skipped, so that
-    /// frames are not dropped; faces are still detected on every frame, and the backup heads of the last
-    /// runs are blurred again on every frame where a run is deferred (at most [`PerceptionConfig::people_gap`]
-    /// frames between runs).
+    /// frames are not dropped; a camera's next detector run after a frame that shed load covers the whole
+    /// frame in one model run instead of tiles. Faces are still detected on every frame, and the backup
+    /// heads of the last runs are blurred again on every frame where a run is deferred (at most
+    /// [`PerceptionConfig::people_gap`] frames between runs).
     pub shed_load: bool,
     pub tracker: TrackerConfig,
 }
@@ -241,6 +242,10 @@ pub struct CameraPerception {
     since_people: u32,
     /// Person-detector runs so far (pose runs on every `pose_every / people_every`-th).
     people_runs: u64,
+    /// Whether a frame of this camera shed load since the person detector last ran: its next run then
+    /// covers the whole frame in one model run instead of tiles, so that a worker behind its cameras
+    /// catches up instead of dropping frames.
+    shed_since_people: bool,
     /// Backup heads of the last pose run and the last person-detector run, blurred again on frames
     /// where a due detector run is deferred.
     pose_backup: Vec<Region>,
@@ -267,6 +272,7 @@ impl CameraPerception {
             frame_no: 0,
             since_people: u32::MAX,
             people_runs: 0,
+            shed_since_people: false,
             pose_backup: Vec::new(),
             people_backup: Vec::new(),
             smoothed: HashMap::new(),
@@ -512,6 +518,7 @@ impl Perception {
         cam.frame_no += 1;
         let shedding = self.behind && cfg.shed_load;
         self.times.shed += u64::from(shedding);
+        cam.shed_since_people |= shedding;
         let gap = cam.since_people.saturating_add(1);
         let people_due = self.people_model.is_some() && cfg.people_due(gap, shedding);
         let pose_due = people_due
@@ -528,7 +535,13 @@ impl Perception {
         self.people.clear();
         if people_due {
             let t = std::time::Instant::now();
-            self.people_model.as_mut().expect("people_due implies a model").detect(&view, &mut self.boxes)?;
+            let coverage = if cam.shed_since_people { Coverage::WholeFrame } else { Coverage::AsConfigured };
+            cam.shed_since_people = false;
+            self.people_model.as_mut().expect("people_due implies a model").detect_in(
+                &view,
+                coverage,
+                &mut self.boxes,
+            )?;
             self.times.people.push(t.elapsed());
         }
         if pose_due {

@@ -101,6 +101,17 @@ pub fn tiles(width: u32, height: u32, tile_px: u32, out: &mut Vec<Tile>) {
     }
 }
 
+/// How much of a frame one detector run spends model runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Tiled as [`PersonConfig`] says (one run per tile on a large frame).
+    AsConfigured,
+    /// The whole frame letterboxed into one model run, whatever its size: a quarter to a sixth of the
+    /// cost of the tiles of a 720p or 1080p frame, with the recall of people under ~120 px that costs
+    /// (BENCHMARKS.md, "Person detector").
+    WholeFrame,
+}
+
 pub struct PersonDetector {
     session: Session,
     /// Time spent inside ONNX Runtime's `run` alone, per tile.
@@ -137,11 +148,20 @@ impl PersonDetector {
         if width.max(height) <= self.config.tile_above { 0 } else { self.config.tile_px }
     }
 
-    /// Finds the people in `frame`, replacing the contents of `people`.
+    /// Finds the people in `frame`, replacing the contents of `people`: tiled as configured.
     pub fn detect(&mut self, frame: &RgbView<'_>, people: &mut Vec<PersonBox>) -> Result<()> {
+        self.detect_in(frame, Coverage::AsConfigured, people)
+    }
+
+    /// Finds the people in `frame` with the given coverage, replacing the contents of `people`.
+    pub fn detect_in(&mut self, frame: &RgbView<'_>, coverage: Coverage, people: &mut Vec<PersonBox>) -> Result<()> {
         people.clear();
         self.candidates.clear();
-        tiles(frame.width, frame.height, self.effective_tile_px(frame.width, frame.height), &mut self.tiles);
+        let tile_px = match coverage {
+            Coverage::AsConfigured => self.effective_tile_px(frame.width, frame.height),
+            Coverage::WholeFrame => 0,
+        };
+        tiles(frame.width, frame.height, tile_px, &mut self.tiles);
         for t in 0..self.tiles.len() {
             let tile = self.tiles[t];
             self.run_tile(frame, tile)?;

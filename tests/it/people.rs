@@ -4,7 +4,7 @@
 use iobox::anonymize::BlurConfig;
 use iobox::capture::{self, Frame, FrameMeta, RgbView};
 use iobox::geometry::{BoxInImage, PixelRect};
-use iobox::infer::person::{PersonBox, PersonConfig, PersonDetector};
+use iobox::infer::person::{Coverage, PersonBox, PersonConfig, PersonDetector};
 use iobox::stop::Stop;
 use iobox::testing::RawPixels;
 use iobox::track::TrackerConfig;
@@ -145,6 +145,44 @@ fn the_detector_finds_most_people_at_every_size() {
     println!("crowd, scales 1 and 1/2 together: {}", describe(&by_band));
     assert!(fraction(by_band[1]) >= 0.75, "60-120 px: {:?}", by_band[1]);
     assert!(fraction(by_band[2]) >= 0.75, "over 120 px: {:?}", by_band[2]);
+}
+
+#[test]
+fn after_a_frame_that_shed_load_the_detector_runs_on_the_whole_frame() {
+    // A crowded street at 1280x720 (the default tiles it into two 720x720 squares). The person detector is
+    // due every 2nd frame; the worker is behind on frame 1 only, so the run on frame 2 covers the whole
+    // frame in one model run, and the run on frame 4 is tiled again.
+    let file = &crowd_truth()[0].0;
+    let frame = scaled_frame(file, 2.0 / 3.0);
+    assert_eq!((frame.width(), frame.height()), (1280, 720));
+    let mut detector = PersonDetector::new(&common::models(), PersonConfig::default()).unwrap();
+    let mut found = Vec::new();
+    detector.detect_in(&frame.raw_view(), Coverage::AsConfigured, &mut found).unwrap();
+    let tiled = found.len();
+    detector.detect_in(&frame.raw_view(), Coverage::WholeFrame, &mut found).unwrap();
+    let whole = found.len();
+    println!("{file} at 1280x720: {tiled} people tiled, {whole} whole");
+    assert!(tiled > whole + 5, "tiles should find clearly more people here: {tiled} vs {whole}");
+
+    let config = PerceptionConfig {
+        people_every: 2,
+        pose_every: 0,
+        emotion_enabled: false,
+        small_faces: false,
+        ..PerceptionConfig::default()
+    };
+    let mut perception = Perception::new(&common::models(), config).unwrap();
+    let mut cam = CameraPerception::new(BlurConfig::default(), TrackerConfig::default(), None);
+    let mut runs = Vec::new();
+    for n in 0..5 {
+        perception.set_behind(n == 1);
+        perception.process(copy(&frame), &mut cam).unwrap();
+        if cam.people_ran {
+            runs.push((n, cam.people.len()));
+        }
+    }
+    assert_eq!(runs, [(0, tiled), (2, whole), (4, tiled)], "(frame, people) of each detector run");
+    assert_eq!(perception.summary().frames_shed, 1);
 }
 
 fn detail(view: &RgbView<'_>, r: &PixelRect) -> f64 {
