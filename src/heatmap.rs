@@ -172,8 +172,18 @@ mod tests {
                 dwell_ms: Some(1000),
                 tracks: Some(6),
                 suppressed: false,
+                buckets_suppressed: 0,
             },
-            HeatCell { cell_m: 0.5, cx: 0, cy: 0, presence: None, dwell_ms: None, tracks: None, suppressed: true },
+            HeatCell {
+                cell_m: 0.5,
+                cx: 0,
+                cy: 0,
+                presence: None,
+                dwell_ms: None,
+                tracks: None,
+                suppressed: true,
+                buckets_suppressed: 1,
+            },
         ];
         let (pic, legend) = render(Picture::blank(300, 200, WHITE), &plan, &cells, HeatKind::Presence, "t");
         assert_eq!((legend.cells_drawn, legend.cells_suppressed), (1, 1));

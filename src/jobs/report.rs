@@ -316,13 +316,17 @@ fn entries_exits_section(r: &Report) -> Section {
         r.snapped.level.as_str(),
         r.snapped.level.as_str()
     );
-    let left_out = match r.snapped.level {
+    section("entries_exits", title, &["camera", "entries", "exits", left_out(r)], 1, rows)
+}
+
+/// The column that counts the buckets a row's figures leave out ("hours_suppressed", ...).
+fn left_out(r: &Report) -> &'static str {
+    match r.snapped.level {
         crate::buckets::Level::Hour => "hours_suppressed",
         crate::buckets::Level::Day => "days_suppressed",
         crate::buckets::Level::Week => "weeks_suppressed",
         crate::buckets::Level::Month => "months_suppressed",
-    };
-    section("entries_exits", title, &["camera", "entries", "exits", left_out], 1, rows)
+    }
 }
 
 /// Table: one row per hour, one column per camera and the store. CSV: one row per hour and camera.
@@ -379,6 +383,7 @@ fn dwell_section(r: &Report) -> Section {
                 figure(d.mean_ms, Cell::Ms),
                 figure(d.median_ms, Cell::Ms),
                 figure(d.p90_ms, |v| Cell::Ms(v as f64)),
+                Cell::Int(d.buckets_suppressed),
             ],
             suppressed: d.suppressed,
         })
@@ -386,7 +391,7 @@ fn dwell_section(r: &Report) -> Section {
     section(
         "dwell",
         "Dwell per zone (visits, people, time spent)",
-        &["zone", "visits", "tracks", "mean_ms", "median_ms", "p90_ms"],
+        &["zone", "visits", "tracks", "mean_ms", "median_ms", "p90_ms", left_out(r)],
         1,
         rows,
     )
@@ -404,6 +409,7 @@ fn funnel_section(r: &Report) -> Section {
                         figure(p.entered, Cell::Int),
                         figure(p.reached, Cell::Int),
                         figure(p.share, Cell::Share),
+                        Cell::Int(p.buckets_suppressed),
                     ],
                     suppressed: p.suppressed,
                 })
@@ -411,7 +417,7 @@ fn funnel_section(r: &Report) -> Section {
             section(
                 "funnel",
                 "Funnel: of the people who entered a zone, those who went on to another",
-                &["from", "to", "entered", "reached", "share"],
+                &["from", "to", "entered", "reached", "share", left_out(r)],
                 2,
                 rows,
             )
@@ -427,6 +433,7 @@ fn funnel_section(r: &Report) -> Section {
                         figure(s.tracks, Cell::Int),
                         figure(s.share_of_first, Cell::Share),
                         figure(s.share_of_previous, Cell::Share),
+                        Cell::Int(s.buckets_suppressed),
                     ],
                     suppressed: s.suppressed,
                 })
@@ -434,7 +441,7 @@ fn funnel_section(r: &Report) -> Section {
             section(
                 "funnel",
                 format!("Funnel {}", names.join(" > ")),
-                &["step", "zone", "tracks", "of_first", "of_previous"],
+                &["step", "zone", "tracks", "of_first", "of_previous", left_out(r)],
                 2,
                 rows,
             )
@@ -455,6 +462,7 @@ fn queues_section(r: &Report) -> Section {
                 figure(q.max_length, Cell::Int),
                 figure(q.mean_wait_ms, Cell::Ms),
                 figure(q.max_wait_ms, |v| Cell::Ms(v as f64)),
+                Cell::Int(q.buckets_suppressed),
             ],
             suppressed: q.suppressed,
         })
@@ -462,7 +470,7 @@ fn queues_section(r: &Report) -> Section {
     section(
         "queues",
         "Queues",
-        &["zone", "samples", "tracks", "mean_length", "max_length", "mean_wait_ms", "max_wait_ms"],
+        &["zone", "samples", "tracks", "mean_length", "max_length", "mean_wait_ms", "max_wait_ms", left_out(r)],
         1,
         rows,
     )
@@ -478,11 +486,18 @@ fn interactions_section(r: &Report) -> Section {
                 figure(i.interactions, Cell::Int),
                 figure(i.tracks, Cell::Int),
                 figure(i.mean_duration_ms, Cell::Ms),
+                Cell::Int(i.buckets_suppressed),
             ],
             suppressed: i.suppressed,
         })
         .collect();
-    section("interactions", "Shelf interactions", &["zone", "interactions", "tracks", "mean_duration_ms"], 1, rows)
+    section(
+        "interactions",
+        "Shelf interactions",
+        &["zone", "interactions", "tracks", "mean_duration_ms", left_out(r)],
+        1,
+        rows,
+    )
 }
 
 fn mood_section(r: &Report) -> Section {
@@ -504,11 +519,13 @@ fn mood_section(r: &Report) -> Section {
                     None => Cell::NotRead,
                 });
             }
+            cells.push(Cell::Int(m.buckets_suppressed));
             Row { cells, suppressed: m.suppressed }
         })
         .collect();
     let mut headers = vec!["zone", "samples", "uncertain", "read_share", "tracks"];
     headers.extend(EMOTIONS);
+    headers.push(left_out(r));
     section(
         "mood",
         format!(
@@ -529,11 +546,11 @@ fn journeys_section(r: &Report) -> Section {
         .top_journeys
         .iter()
         .map(|j| Row {
-            cells: vec![Cell::Text(j.zones.join(" > ")), figure(j.tracks, Cell::Int)],
+            cells: vec![Cell::Text(j.zones.join(" > ")), figure(j.tracks, Cell::Int), Cell::Int(j.buckets_suppressed)],
             suppressed: j.suppressed,
         })
         .collect();
-    section("top_journeys", "Top journeys (zone sequences)", &["zones", "tracks"], 1, rows)
+    section("top_journeys", "Top journeys (zone sequences)", &["zones", "tracks", left_out(r)], 1, rows)
 }
 
 /// Each section as its own CSV (header line and rows, as `--format csv` writes them): key, title, text and

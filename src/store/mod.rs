@@ -15,6 +15,7 @@ pub mod export;
 pub mod query;
 pub mod released;
 pub mod schema;
+pub(crate) mod series;
 pub mod users;
 pub mod writer;
 
@@ -86,7 +87,6 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
     if version > schema::LATEST {
         return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported: schema::LATEST });
     }
-    query::register(&conn).map_err(sql_err(path))?;
     Ok(conn)
 }
 
