@@ -194,6 +194,7 @@ def replace_section(name, body):
     path.write_text(text)
 
 
+BEFORE_REV = "1d05fe2"  # main before zone figures were decided per bucket and before the queue of 6
 OLD_REV = "e7ba971"  # main before issue 9: people were MoveNet MultiPose's boxes (at most six per frame)
 CROWD = ROOT / "tests" / "data" / "crowd"
 BANDS = [(0, 60, "under 60 px"), (60, 120, "60-120 px"), (120, 10**9, "over 120 px")]
@@ -351,8 +352,9 @@ def four_cameras(work, exe, extra, seconds, cam_extra=""):
             f"{peak:.0f} MiB")
 
 
-def shedding_section(work, seconds=30):
-    """Four paced 1280x720 cameras, the same settings with and without load shedding, side by side."""
+def shedding_section(work, seconds=30, before=None):
+    """Four paced 1280x720 cameras, the same settings with and without load shedding, side by side; with
+    `before` (an iobox binary), its defaults first."""
     cadence = "[people]\ntile_size = 0\nevery_n_frames = 3\n[pose]\nevery_n_frames = 6\n"
     old_queue = "queue = 2\n"
     settings = [
@@ -364,6 +366,9 @@ def shedding_section(work, seconds=30):
         ("near faces only (people and pose every 30th, no expressions): the floor", "[people]\ntile_size = 0\nevery_n_frames = 30\n[pose]\nevery_n_frames = 30\n[emotion]\nenabled = false\n", ""),
     ]
     rows = [f"| {name} | {four_cameras(work, IOBOX, extra, seconds, cam)} |" for name, extra, cam in settings]
+    if before:
+        rows.insert(0, f"| defaults of {before.parent.parent.name} (before whole-frame runs after shedding and the "
+                       f"queue of 6) | {four_cameras(work, before, '', seconds)} |")
     body = f"""## Four cameras: load shedding (issue 9)
 
 {machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only shedding`. The four paced 1280x720
@@ -383,7 +388,10 @@ detected on every frame at the same size. "shed" counts the frames processed whi
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "shedding", "report", "dashboard"], default=None)
+    ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "shedding", "report", "dashboard",
+                                       "buckets"], default=None)
+    ap.add_argument("--before", default=BEFORE_REV,
+                    help="git revision the shedding and buckets sections compare with ('' to skip it)")
     ap.add_argument("--old", default=OLD_REV, help="git revision of the old pipeline ('' to skip it)")
     ap.add_argument("--seconds", type=int, default=60, help="cameras: seconds per setting")
     ap.add_argument("--requests", type=int, default=30, help="dashboard: requests per address")
@@ -400,9 +408,13 @@ def main():
                 people_section(work, old)
             if args.only in (None, "cameras"):
                 cameras_section(work, old, args.seconds)
+    before = old_binary(args.before) if args.before and args.only in (None, "shedding", "buckets") else None
     if args.only in (None, "shedding"):
         with tempfile.TemporaryDirectory() as work:
-            shedding_section(work, args.seconds)
+            shedding_section(work, args.seconds, before)
+    if args.only in (None, "buckets") and before:
+        with tempfile.TemporaryDirectory() as work:
+            buckets_section(work, before, max(args.reps, 3))
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
@@ -584,6 +596,42 @@ clock including process start, {reps} interleaved repetitions, medians:
 Raw seconds per repetition: {'; '.join(f"{f} " + ', '.join(f'{x:.2f}' for x in secs[f]) for f in REPORT_FORMATS)}.
 """
     replace_section("report", body)
+    print(body)
+
+
+def buckets_section(work, before, reps):
+    """The month report and heatmap of the simulated store, before and after zone figures were decided per
+    series and bucket, interleaved in one invocation."""
+    db, gen = simulated_db(work)
+    png = Path(work) / "heat.png"
+    commands = [
+        ("`iobox report --from -31d --format json`", ["report", "--db", db, "--from", "-31d", "--format", "json"]),
+        ("`iobox heatmap --from -31d`", ["heatmap", "--db", db, "--from", "-31d", "--out", png]),
+    ]
+    runs = {(name, which): [] for name, _ in commands for which in ("before", "after")}
+    for _ in range(reps):
+        for name, args in commands:
+            for which, exe in (("before", before), ("after", IOBOX)):
+                wall, peak, _ = timed([exe] + args)
+                runs[(name, which)].append((wall, peak))
+    rows = []
+    for name, _ in commands:
+        b, a = runs[(name, "before")], runs[(name, "after")]
+        tb, ta = med([x[0] for x in b]), med([x[0] for x in a])
+        rows.append(f"| {name} | {tb:.2f} s, {med([x[1] for x in b]):.0f} MiB | {ta:.2f} s, "
+                    f"{med([x[1] for x in a]):.0f} MiB | {ta / tb:.2f}x |")
+    body = f"""## Zone figures decided per bucket: what it costs (issue 10)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only buckets`. The simulated month of the
+report section ({gen['records']:,} records, 8 cameras), {reps} interleaved repetitions, medians of whole-command
+wall clock and peak RSS. Before: {before.parent.parent.name} (zone figures k-gated over the period as a whole);
+after: every zone, pair, step, journey and heat cell decided in every hour, day, week and month of the weeks and
+months around the period (src/store/series.rs).
+
+| command | before | after | after / before |
+|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    replace_section("buckets", body)
     print(body)
 
 

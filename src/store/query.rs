@@ -881,75 +881,120 @@ pub fn mood_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<Zo
 }
 
 /// Heatmap cells summed over the cell's released buckets (one camera, or all of them: the floor plan is
-/// shared), ordered by row then column. Each cell is a series of its own.
+/// shared), ordered by row then column. Each cell is a series of its own, decided together with its share
+/// on each camera ([`series::Decider::decide_family`]), so that the store's cell minus one camera's never
+/// gives another camera's few people away.
 pub fn heat_cells(conn: &Connection, period: Period, k: u32, camera: Option<&str>) -> Result<Vec<HeatCell>> {
     let w = window(period);
     let tokens = tokens_column(conn)?;
+    let only: Option<i64> = match camera {
+        Some(name) => match conn.query_row("SELECT id FROM cameras WHERE name = ?1", [name], |r| r.get(0)) {
+            Ok(id) => Some(id),
+            Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(Vec::new()),
+            Err(e) => return Err(err(conn)(e)),
+        },
+        None => None,
+    };
+    // Camera ids as parts of a cell's family, and the part asked for.
+    let ids: Vec<i64> = {
+        let mut stmt = conn.prepare("SELECT id FROM cameras ORDER BY id").map_err(err(conn))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(err(conn))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err(conn))?
+    };
+    let member = only.map_or(0, |id| 1 + ids.iter().position(|&c| c == id).unwrap_or(0));
+    // One cell at a time, in output order: only one cell's rows are held.
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT h.cell_m, h.cx, h.cy, h.bucket_start_ms, h.presence, h.dwell_ms, {tokens}, h.tracks
-             FROM heat h
-             WHERE h.bucket_start_ms >= ?1 AND h.bucket_start_ms < ?2
-               AND (?3 IS NULL OR h.camera_id = (SELECT id FROM cameras WHERE name = ?3))"
+            "SELECT cell_m, cx, cy, bucket_start_ms, presence, dwell_ms, {tokens}, tracks, camera_id
+             FROM heat WHERE bucket_start_ms >= ?1 AND bucket_start_ms < ?2 ORDER BY cell_m, cy, cx"
         ))
         .map_err(err(conn))?;
-    let mut rows = stmt.query(params![w.from_ms, w.to_ms, camera]).map_err(err(conn))?;
-    let mut ids: HashMap<(u64, i64, i64), u32> = HashMap::new();
-    // Per row: cell, bucket, presence, dwell.
-    let mut figures: Vec<(u32, i64, u64, i64)> = Vec::new();
-    let mut people: Vec<(u32, i64, u64)> = Vec::new();
+    let mut rows = stmt.query(params![w.from_ms, w.to_ms]).map_err(err(conn))?;
+    let mut out = Vec::new();
+    let mut cell = HeatFamily::default();
+    let mut decider = series::Decider::default();
     let mut scratch = Vec::new();
     while let Some(r) = rows.next().map_err(err(conn))? {
         let e = err(conn);
-        let key = (r.get::<_, f64>(0).map_err(&e)?.to_bits(), r.get(1).map_err(&e)?, r.get(2).map_err(&e)?);
-        let next = ids.len() as u32;
-        let cell = *ids.entry(key).or_insert(next);
+        let key = (r.get::<_, f64>(0).map_err(&e)?, r.get(1).map_err(&e)?, r.get(2).map_err(&e)?);
+        if cell.key != Some(key) {
+            out.extend(cell.finish(&w, &mut decider, ids.len(), member, k));
+            cell.key = Some(key);
+        }
+        let camera_id: i64 = r.get(8).map_err(&e)?;
+        let part = ids.iter().position(|&c| c == camera_id).unwrap_or(0) as u32;
         let bucket: i64 = r.get(3).map_err(&e)?;
         people_of(
             r.get_ref(6).map_err(&e)?.as_blob_or_null().map_err(|s| e(s.into()))?,
             r.get(7).map_err(&e)?,
             &mut scratch,
         );
-        people.extend(scratch.iter().map(|&p| (cell, bucket, p)));
-        figures.push((cell, bucket, u(r.get(4).map_err(&e)?), r.get(5).map_err(&e)?));
-    }
-    let decisions = series::decide_all(&w, &mut people, ids.len(), k);
-    let mut cells: HashMap<u32, (u64, i64, HashSet<u64>)> = HashMap::new();
-    for &(cell, bucket, presence, dwell) in figures.iter().filter(|f| w.holds(f.1)) {
-        let c = cells.entry(cell).or_default();
-        if decisions[cell as usize].shows(bucket) {
-            c.0 += presence;
-            c.1 += dwell;
+        cell.people.extend(scratch.iter().map(|&p| (part, bucket, p)));
+        if only.is_none_or(|id| id == camera_id) && w.holds(bucket) {
+            cell.figures.push((part, bucket, u(r.get(4).map_err(&e)?), r.get(5).map_err(&e)?));
         }
     }
-    for &(cell, bucket, person) in people.iter().filter(|p| w.holds(p.1)) {
-        if let Some(c) = cells.get_mut(&cell)
-            && decisions[cell as usize].shows(bucket)
-        {
-            c.2.insert(person);
-        }
-    }
-    let keys: HashMap<u32, (u64, i64, i64)> = ids.into_iter().map(|(k, v)| (v, k)).collect();
-    let mut out: Vec<HeatCell> = cells
-        .into_iter()
-        .map(|(cell, (presence, dwell_ms, tracks))| {
-            let (cell_m, cx, cy) = keys[&cell];
-            let d = &decisions[cell as usize];
-            let gate = released_gate(k, &[tracks.len() as u64], d);
-            HeatCell {
-                cell_m: f64::from_bits(cell_m),
-                cx,
-                cy,
-                presence: gate.show(presence),
-                dwell_ms: gate.show(dwell_ms),
-                tracks: gate.show(tracks.len() as u64),
-                suppressed: gate.suppressed(),
-                buckets_suppressed: d.suppressed,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| a.cell_m.total_cmp(&b.cell_m).then(a.cy.cmp(&b.cy)).then(a.cx.cmp(&b.cx)));
+    out.extend(cell.finish(&w, &mut decider, ids.len(), member, k));
     Ok(out)
+}
+
+/// The rows of one heat cell being read: the people of every camera (part, bucket, person), and the figures
+/// of the camera(s) asked for in the period (part, bucket, presence, dwell).
+#[derive(Default)]
+struct HeatFamily {
+    key: Option<(f64, i64, i64)>,
+    people: Vec<(u32, i64, u64)>,
+    figures: Vec<(u32, i64, u64, i64)>,
+}
+
+impl HeatFamily {
+    /// The cell's released figures for `member` (0: every camera, 1 + i: camera part i), if the period holds
+    /// any of its rows; emptied for the next cell.
+    fn finish(
+        &mut self,
+        w: &Window,
+        decider: &mut series::Decider,
+        parts: usize,
+        member: usize,
+        k: u32,
+    ) -> Option<HeatCell> {
+        let key = self.key.take()?;
+        let decision = decider.decide_family(w, &mut self.people, parts, k).swap_remove(member);
+        let (mut presence, mut dwell_ms, mut any) = (0u64, 0i64, false);
+        for &(_, bucket, p, d) in &self.figures {
+            any = true;
+            if decision.shows(bucket) {
+                presence += p;
+                dwell_ms += d;
+            }
+        }
+        let mut tracks: Vec<u64> = self
+            .people
+            .iter()
+            .filter(|&&(part, bucket, _)| {
+                (member == 0 || member == 1 + part as usize) && w.holds(bucket) && decision.shows(bucket)
+            })
+            .map(|p| p.2)
+            .collect();
+        tracks.sort_unstable();
+        tracks.dedup();
+        self.people.clear();
+        self.figures.clear();
+        if !any {
+            return None;
+        }
+        let gate = released_gate(k, &[tracks.len() as u64], &decision);
+        Some(HeatCell {
+            cell_m: key.0,
+            cx: key.1,
+            cy: key.2,
+            presence: gate.show(presence),
+            dwell_ms: gate.show(dwell_ms),
+            tracks: gate.show(tracks.len() as u64),
+            suppressed: gate.suppressed(),
+            buckets_suppressed: decision.suppressed,
+        })
+    }
 }
 
 /// The newest occupancy sample of a zone. Group: the people counted (a live count is its own group).
@@ -1277,6 +1322,33 @@ mod tests {
         let dwell = |p: Period| dwell_per_zone(&conn, p, K).unwrap()[0].buckets_suppressed;
         assert_eq!(dwell(Period { from_ms: day, to_ms: day + 24 * HOUR }), 2, "hours 9 and 11 are left out");
         assert_eq!(dwell(Period { from_ms: day, to_ms: day + 3 * 24 * HOUR }), 0);
+    }
+
+    #[test]
+    fn the_store_heatmap_minus_one_camera_gives_no_one_away() {
+        // One cell in one hour: 10 people on the door camera, 2 on the aisle camera. The store's cell (12)
+        // minus the door's (10) would be the aisle's 2, so the door's share is hidden too.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.sqlite");
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(&path, &["door".to_string(), "aisle".to_string()], options).unwrap();
+        let tx = writer.sender();
+        for (camera, tokens) in [(0, 0..10u16), (1, 100..102)] {
+            let tokens = TrackTokens::new(tokens.collect());
+            let n = tokens.len() as u32;
+            let event =
+                Event::HeatCell { bucket_start_ms: T0, cx: 3, cy: 3, presence: n, dwell_ms: 100, tracks: n, tokens };
+            tx.send(Record::Event { camera, event });
+        }
+        drop(tx);
+        writer.finish().unwrap();
+        let conn = open_ro(&path).unwrap();
+        let p = Period { from_ms: T0, to_ms: T0 + HOUR };
+        let cell = |camera: Option<&str>| heat_cells(&conn, p, K, camera).unwrap()[0].clone();
+        assert_eq!((cell(None).presence, cell(None).tracks), (Some(12), Some(12)));
+        assert!(cell(Some("aisle")).suppressed);
+        assert!(cell(Some("door")).suppressed, "{:?}", cell(Some("door")));
+        assert!(heat_cells(&conn, p, K, Some("till")).unwrap().is_empty(), "an unknown camera has no cells");
     }
 
     #[test]

@@ -101,15 +101,77 @@ impl Decision {
     }
 }
 
-/// Reused buffers of [`decide`].
+/// Decides series ([`Decider::decide`]), or a whole and its parts ([`Decider::decide_family`]), reusing its
+/// buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Decider {
-    levels: [Vec<Bucket>; 4],
+    /// Per member (0: the series, or the whole of a family; 1..: its parts), per level, its buckets.
+    members: Vec<[Vec<Bucket>; 4]>,
     hidden: Vec<u64>,
+    scratch: Vec<(i64, u64)>,
+    /// Part buckets of one whole bucket: (part, index).
+    at: Vec<(usize, usize)>,
 }
 
 fn level_index(level: Level) -> usize {
     Level::ALL.iter().position(|&l| l == level).expect("every level is in ALL")
+}
+
+/// Fills `levels` with the buckets of `rows` (in time order), each gated on its own.
+fn load(levels: &mut [Vec<Bucket>; 4], rows: &[(i64, u64)], k: u32) {
+    for (li, level) in Level::ALL.into_iter().enumerate() {
+        let cells = &mut levels[li];
+        cells.clear();
+        for &(ts, person) in rows {
+            match cells.last_mut() {
+                Some(b) if ts < b.end_ms => b.people.push(person),
+                _ => {
+                    let start_ms = buckets::floor(ts, level);
+                    let end_ms = buckets::next(start_ms, level);
+                    cells.push(Bucket { start_ms, end_ms, people: vec![person], shown: true });
+                }
+            }
+        }
+        for b in cells.iter_mut() {
+            b.people.sort_unstable();
+            b.people.dedup();
+            b.shown = !(1..k as usize).contains(&b.people.len());
+        }
+    }
+}
+
+/// The union of the people of the hidden buckets among `parts`, in `hidden`; its size.
+fn hidden_people<'a>(parts: impl Iterator<Item = &'a Bucket>, hidden: &mut Vec<u64>) -> usize {
+    hidden.clear();
+    for c in parts.filter(|c| !c.shown) {
+        hidden.extend_from_slice(&c.people);
+    }
+    hidden.sort_unstable();
+    hidden.dedup();
+    hidden.len()
+}
+
+/// The part to hide next: the smallest shown one with people (then the earliest).
+fn smallest_shown<'a>(parts: impl Iterator<Item = &'a Bucket>) -> Option<usize> {
+    parts
+        .enumerate()
+        .filter(|(_, c)| c.shown && !c.people.is_empty())
+        .min_by_key(|(i, c)| (c.people.len(), c.start_ms, *i))
+        .map(|(i, _)| i)
+}
+
+/// When the shown `whole` minus its shown `parts` would be 1 to k-1 people (the union of the hidden
+/// parts'), hides the smallest shown part with people, or the whole when none is left. Whether it hid
+/// anything.
+fn hide_one(whole: &mut Bucket, parts: &mut [Bucket], hidden: &mut Vec<u64>, k: usize) -> bool {
+    if !whole.shown || !(1..k).contains(&hidden_people(parts.iter(), hidden)) {
+        return false;
+    }
+    match smallest_shown(parts.iter()) {
+        Some(i) => parts[i].shown = false,
+        None => whole.shown = false,
+    }
+    true
 }
 
 impl Decider {
@@ -117,33 +179,43 @@ impl Decider {
     /// sorted here), for the window's period at its level.
     pub fn decide(&mut self, window: &Window, rows: &mut [(i64, u64)], k: u32) -> Decision {
         rows.sort_unstable();
-        for (li, level) in Level::ALL.into_iter().enumerate() {
-            let cells = &mut self.levels[li];
-            cells.clear();
-            for &(ts, person) in rows.iter() {
-                match cells.last_mut() {
-                    Some(b) if ts < b.end_ms => b.people.push(person),
-                    _ => {
-                        let start_ms = buckets::floor(ts, level);
-                        cells.push(Bucket {
-                            start_ms,
-                            end_ms: buckets::next(start_ms, level),
-                            people: vec![person],
-                            shown: true,
-                        });
-                    }
-                }
-            }
-            for b in cells.iter_mut() {
-                b.people.sort_unstable();
-                b.people.dedup();
-                b.shown = !(1..k as usize).contains(&b.people.len());
-            }
+        self.members.resize_with(1, Default::default);
+        load(&mut self.members[0], rows, k);
+        self.protect(k);
+        self.decision(0, window)
+    }
+
+    /// Decides a whole and its parts together (a heat cell of the whole store and of each of its cameras):
+    /// `rows` are `(part, ts_ms, person)` with parts below `parts`, the whole is all of them. Besides each
+    /// member's days, weeks and months, in every bucket the whole minus its shown parts isolates no one.
+    /// Decisions come back whole first, then part by part.
+    pub fn decide_family(
+        &mut self,
+        window: &Window,
+        rows: &mut [(u32, i64, u64)],
+        parts: usize,
+        k: u32,
+    ) -> Vec<Decision> {
+        rows.sort_unstable();
+        self.members.resize_with(parts + 1, Default::default);
+        self.scratch.clear();
+        self.scratch.extend(rows.iter().map(|r| (r.1, r.2)));
+        self.scratch.sort_unstable();
+        load(&mut self.members[0], &self.scratch, k);
+        for part in 0..parts {
+            let lo = rows.partition_point(|r| (r.0 as usize) < part);
+            let hi = rows.partition_point(|r| (r.0 as usize) <= part);
+            self.scratch.clear();
+            self.scratch.extend(rows[lo..hi].iter().map(|r| (r.1, r.2)));
+            load(&mut self.members[part + 1], &self.scratch, k);
         }
         self.protect(k);
-        let level = window.snapped.level;
+        (0..=parts).map(|m| self.decision(m, window)).collect()
+    }
+
+    fn decision(&self, member: usize, window: &Window) -> Decision {
         let mut d = Decision::default();
-        for b in &self.levels[level_index(level)] {
+        for b in &self.members[member][level_index(window.snapped.level)] {
             d.buckets.push((b.start_ms, b.end_ms, b.shown));
             if window.holds(b.start_ms) {
                 d.with_people += 1;
@@ -153,52 +225,69 @@ impl Decider {
         d
     }
 
-    /// Suppresses buckets until no day, week or month minus its shown parts isolates 1 to k-1 people.
+    /// Suppresses buckets until no day, week or month minus its shown parts, and no whole minus its shown
+    /// parts, isolates 1 to k-1 people.
     fn protect(&mut self, k: u32) {
         let k = k as usize;
         let relations = [(Level::Day, Level::Hour), (Level::Week, Level::Day), (Level::Month, Level::Day)];
         loop {
             let mut changed = false;
-            for (parent, child) in relations {
-                let (pi, ci) = (level_index(parent), level_index(child));
-                let (parents, children) = if pi < ci {
-                    let (a, b) = self.levels.split_at_mut(ci);
-                    (&mut a[pi], &mut b[0])
-                } else {
-                    let (a, b) = self.levels.split_at_mut(pi);
-                    (&mut b[0], &mut a[ci])
-                };
-                for p in parents.iter_mut() {
-                    if !p.shown {
-                        continue;
+            for levels in self.members.iter_mut() {
+                for (parent, child) in relations {
+                    let (pi, ci) = (level_index(parent), level_index(child));
+                    let (parents, children) = if pi < ci {
+                        let (a, b) = levels.split_at_mut(ci);
+                        (&mut a[pi], &mut b[0])
+                    } else {
+                        let (a, b) = levels.split_at_mut(pi);
+                        (&mut b[0], &mut a[ci])
+                    };
+                    for p in parents.iter_mut() {
+                        let lo = children.partition_point(|c| c.start_ms < p.start_ms);
+                        let hi = children.partition_point(|c| c.start_ms < p.end_ms);
+                        changed |= hide_one(p, &mut children[lo..hi], &mut self.hidden, k);
                     }
-                    let lo = children.partition_point(|c| c.start_ms < p.start_ms);
-                    let hi = children.partition_point(|c| c.start_ms < p.end_ms);
-                    let parts = &mut children[lo..hi];
-                    self.hidden.clear();
-                    for c in parts.iter().filter(|c| !c.shown) {
-                        self.hidden.extend_from_slice(&c.people);
-                    }
-                    self.hidden.sort_unstable();
-                    self.hidden.dedup();
-                    if !(1..k).contains(&self.hidden.len()) {
-                        continue;
-                    }
-                    let smallest = parts
-                        .iter_mut()
-                        .filter(|c| c.shown && !c.people.is_empty())
-                        .min_by_key(|c| (c.people.len(), c.start_ms));
-                    match smallest {
-                        Some(c) => c.shown = false,
-                        None => p.shown = false,
-                    }
-                    changed = true;
                 }
+            }
+            if self.members.len() > 1 {
+                changed |= self.protect_wholes(k);
             }
             if !changed {
                 return;
             }
         }
+    }
+
+    /// The whole-and-parts relation of a family, in every bucket of every level.
+    fn protect_wholes(&mut self, k: usize) -> bool {
+        let mut changed = false;
+        let (whole, members) = self.members.split_first_mut().expect("a family has a whole");
+        for (li, wholes) in whole.iter_mut().enumerate() {
+            for w in wholes.iter_mut().filter(|w| w.shown) {
+                // The part buckets at the same start: (member, index).
+                self.at.clear();
+                for (m, levels) in members.iter().enumerate() {
+                    let cells = &levels[li];
+                    let i = cells.partition_point(|c| c.start_ms < w.start_ms);
+                    if cells.get(i).is_some_and(|c| c.start_ms == w.start_ms) {
+                        self.at.push((m, i));
+                    }
+                }
+                let parts = self.at.iter().map(|&(m, i)| &members[m][li][i]);
+                if !(1..k).contains(&hidden_people(parts, &mut self.hidden)) {
+                    continue;
+                }
+                match smallest_shown(self.at.iter().map(|&(m, i)| &members[m][li][i])) {
+                    Some(j) => {
+                        let (m, i) = self.at[j];
+                        members[m][li][i].shown = false;
+                    }
+                    None => w.shown = false,
+                }
+                changed = true;
+            }
+        }
+        changed
     }
 }
 
@@ -303,6 +392,22 @@ mod tests {
         assert_eq!((d[0].suppressed, d[1].suppressed, d[2].with_people), (0, 2, 0));
     }
 
+    #[test]
+    fn a_whole_minus_a_shown_part_gives_no_part_away() {
+        let day = monday();
+        // Hour 9: part 0 has 10 people, part 1 has 2: the whole (12) minus part 0 would be part 1's 2.
+        let mut rows: Vec<(u32, i64, u64)> = (0..10).map(|p| (0, day + 9 * H, p)).collect();
+        rows.extend((100..102).map(|p| (1, day + 9 * H, p)));
+        let w = window(day + 9 * H, day + 10 * H);
+        let d = Decider::default().decide_family(&w, &mut rows, 2, 5);
+        let at = day + 9 * H;
+        assert_eq!((d[0].shows(at), d[1].shows(at), d[2].shows(at)), (true, false, false));
+        // Three more people on part 1: both parts stand on their own.
+        rows.extend((102..105).map(|p| (1, day + 9 * H, p)));
+        let d = Decider::default().decide_family(&w, &mut rows, 2, 5);
+        assert_eq!((d[0].shows(at), d[1].shows(at), d[2].shows(at)), (true, true, true));
+    }
+
     proptest! {
         /// Whatever the people: in every day, week and month of the series, a shown parent minus its shown
         /// parts is 0 or k or more distinct people; a bucket with 1 to k-1 people is never shown.
@@ -320,13 +425,13 @@ mod tests {
                 decider.decide(&w, &mut rows, k);
                 let k = k as usize;
                 for li in 0..4 {
-                    for b in &decider.levels[li] {
+                    for b in &decider.members[0][li] {
                         prop_assert!(!b.shown || !(1..k).contains(&b.people.len()));
                     }
                 }
                 for (pi, ci) in [(1, 0), (2, 1), (3, 1)] {
-                    for p in decider.levels[pi].iter().filter(|p| p.shown) {
-                        let mut hidden: Vec<u64> = decider.levels[ci]
+                    for p in decider.members[0][pi].iter().filter(|p| p.shown) {
+                        let mut hidden: Vec<u64> = decider.members[0][ci]
                             .iter()
                             .filter(|c| c.start_ms >= p.start_ms && c.start_ms < p.end_ms && !c.shown)
                             .flat_map(|c| c.people.iter().copied())
@@ -334,6 +439,41 @@ mod tests {
                         hidden.sort_unstable();
                         hidden.dedup();
                         prop_assert!(!(1..k).contains(&hidden.len()), "{} hidden under a shown parent", hidden.len());
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Whatever the parts: in every bucket of every level, a shown whole minus its shown parts is 0 or k
+        /// or more distinct people, and each part's days, weeks and months hold as a series alone does.
+        #[test]
+        fn no_whole_minus_its_parts_isolates_fewer_than_k(
+            k in 2u32..7,
+            seen in prop::collection::vec((0u32..3, 0i64..(10 * 24), 0u64..30), 0..150),
+        ) {
+            let start = monday();
+            let mut rows: Vec<(u32, i64, u64)> = seen.iter().map(|&(c, h, p)| (c, start + h * H + 1000, p + 100 * u64::from(c))).collect();
+            let w = window(start, start + 10 * 24 * H);
+            let mut decider = Decider::default();
+            decider.decide_family(&w, &mut rows, 3, k);
+            let k = k as usize;
+            for li in 0..4 {
+                for whole in decider.members[0][li].iter().filter(|b| b.shown) {
+                    let mut hidden: Vec<u64> = decider.members[1..]
+                        .iter()
+                        .flat_map(|m| m[li].iter())
+                        .filter(|c| c.start_ms == whole.start_ms && !c.shown)
+                        .flat_map(|c| c.people.iter().copied())
+                        .collect();
+                    hidden.sort_unstable();
+                    hidden.dedup();
+                    prop_assert!(!(1..k).contains(&hidden.len()), "level {li}: {} hidden under a shown whole", hidden.len());
+                }
+                for m in &decider.members {
+                    for b in &m[li] {
+                        prop_assert!(!b.shown || !(1..k).contains(&b.people.len()));
                     }
                 }
             }
