@@ -479,12 +479,19 @@ fn behave(slot: &mut CameraSlot, at_ms: i64, records: &RecordSender, fusion: &Mu
     }
 }
 
-/// The visits that ended, to the database (the writer's channel never blocks).
+/// The visits that ended and the camera tracks that joined one, to the database (the writer's channel
+/// never blocks).
 fn send_visits(store: &mut Store, events: &mut Vec<FusionEvent>, records: &RecordSender) {
     for e in events.drain(..) {
-        if let FusionEvent::Ended { store: id, start_ms, end_ms, camera_tracks } = e {
-            store.visits += 1;
-            records.send(Record::Visit { store: id, start_ms, end_ms, camera_tracks });
+        match e {
+            FusionEvent::Ended { store: id, start_ms, end_ms, camera_tracks } => {
+                store.visits += 1;
+                records.send(Record::Visit { store: id, start_ms, end_ms, camera_tracks });
+            }
+            FusionEvent::Joined { store: id, camera, track, at_ms, .. } => {
+                records.send(Record::VisitMember { store: id, camera, track, at_ms });
+            }
+            FusionEvent::Started { .. } => {}
         }
     }
 }

@@ -124,7 +124,7 @@ impl ReadPool {
 /// What the retention purge sweeps: each table with a time column, and "older than ?1" written so that
 /// one of the table's indexes finds the rows (the purge runs every hour; a full scan of a month of the
 /// per-frame log would not do). `frame_log`'s index leads with the camera; a journey ends after it starts.
-const TIMED_TABLES: [(&str, &str); 8] = [
+const TIMED_TABLES: [(&str, &str); 9] = [
     ("frame_log", "camera_id IN (SELECT id FROM cameras) AND ts_ms < ?1"),
     ("events", "ts_ms < ?1"),
     ("occupancy", "ts_ms < ?1"),
@@ -133,6 +133,7 @@ const TIMED_TABLES: [(&str, &str); 8] = [
     ("mood", "bucket_start_ms < ?1"),
     ("heat", "bucket_start_ms < ?1"),
     ("visits", "start_ms < ?1 AND end_ms < ?1"),
+    ("visit_members", "joined_ms < ?1 AND store_track NOT IN (SELECT store_track FROM visits WHERE end_ms >= ?1)"),
 ];
 
 /// Deletes every row older than `cutoff_ms` (and runs that ended before it). Returns the rows deleted.

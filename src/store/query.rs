@@ -469,30 +469,42 @@ pub fn dwell_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<Z
     Ok(out)
 }
 
-/// Each track's journey (zone names in order, one per track) that started in the window; zone names
+/// Each store visit's journey that started in the window: the zones of its camera tracks' journeys, in the
+/// order those started, consecutive repeats collapsed (a visit seen by one camera is that camera's journey;
+/// a camera track that joined no visit, as in a database from before visits, is a journey alone). Zone names
 /// interned.
 struct Journeys {
     names: Vec<String>,
-    /// Per track: when its journey started, its key, and its zones as indices into `names`.
+    /// Per visit: when its journey started, its key, and its zones as indices into `names`.
     tracks: Vec<(i64, u64, Vec<usize>)>,
 }
 
 fn journeys(conn: &Connection, w: &Window) -> Result<Journeys> {
-    let mut stmt = conn
-        .prepare("SELECT track, start_ms, zones FROM journeys WHERE start_ms >= ?1 AND start_ms < ?2")
-        .map_err(err(conn))?;
+    let members = super::schema::version(conn).map_err(err(conn))? >= 7;
+    let sql = if members {
+        "SELECT j.track, j.start_ms, j.zones, m.store_track FROM journeys j
+         LEFT JOIN visit_members m ON m.run_id = j.run_id AND m.camera_id = j.camera_id AND m.track = j.track
+         WHERE j.start_ms >= ?1 AND j.start_ms < ?2 ORDER BY j.start_ms"
+    } else {
+        "SELECT track, start_ms, zones, NULL FROM journeys WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms"
+    };
+    let mut stmt = conn.prepare(sql).map_err(err(conn))?;
     let mut rows = stmt.query(params![w.from_ms, w.to_ms]).map_err(err(conn))?;
     let mut names = Names::default();
-    let mut by_track: HashMap<u64, (i64, Vec<usize>)> = HashMap::new();
+    let mut by_visit: HashMap<u64, (i64, Vec<usize>)> = HashMap::new();
     while let Some(r) = rows.next().map_err(err(conn))? {
-        let track = track_key(r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?);
-        let start: i64 = r.get(1).map_err(err(conn))?;
-        let text = r.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(err(conn))?;
+        let e = err(conn);
+        let store = r.get_ref(3).map_err(&e)?.as_str_or_null().map_err(|s| e(s.into()))?;
+        // Store and camera track ids are both random 64-bit numbers: one key space.
+        let visit = match store {
+            Some(store) => track_key(store),
+            None => track_key(r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(&e)?),
+        };
+        let start: i64 = r.get(1).map_err(&e)?;
+        let text = r.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(&e)?;
         // A journey the writer did not write (not a JSON list of names) counts as no zones.
         let zones: Vec<&str> = serde_json::from_str(text).unwrap_or_default();
-        // The behaviour module writes one journey per track; were there more, they are joined, from the
-        // first one's start.
-        let (first, seq) = by_track.entry(track).or_insert((start, Vec::new()));
+        let (first, seq) = by_visit.entry(visit).or_insert((start, Vec::new()));
         *first = (*first).min(start);
         for z in zones {
             let i = names.id(z) as usize;
@@ -501,7 +513,7 @@ fn journeys(conn: &Connection, w: &Window) -> Result<Journeys> {
             }
         }
     }
-    let tracks = by_track.into_iter().map(|(track, (start, seq))| (start, track, seq)).collect();
+    let tracks = by_visit.into_iter().map(|(visit, (start, seq))| (start, visit, seq)).collect();
     Ok(Journeys { names: names.names, tracks })
 }
 

@@ -11,6 +11,8 @@
 //! - `journeys`: the ordered zones one track visited, written when the track ends.
 //! - `visits`: one row per store visit (camera tracks joined across cameras), its random store track id,
 //!   first and last time seen and how many camera tracks it joined.
+//! - `visit_members`: the camera tracks of each store visit (store track, camera, camera track, when it
+//!   joined): random per-run ids linked to each other by floor position and time, never to a person.
 //! - `mood`: per zone and time bucket, a histogram of dominant expressions and the count of faces seen but
 //!   not read (never per person).
 //! - `heat`: per floor cell and time bucket, presence, dwell and distinct tracks (never per-person points).
@@ -20,7 +22,8 @@
 //! - `users`: dashboard logins: name, argon2 password hash (a PHC string), role (`staff` or `integrator`).
 //!
 //! Times are milliseconds since the Unix epoch. `track` columns hold the random per-run track id (16 hex
-//! digits); nothing in the database can link it to a person, another run, or another camera.
+//! digits); nothing in the database can link it to a person or another run; only `visit_members` links the
+//! camera tracks of one store visit to each other.
 
 use std::path::Path;
 
@@ -136,6 +139,16 @@ pub const MIGRATIONS: &[&str] = &[
         camera_tracks INTEGER NOT NULL
      );
      CREATE INDEX visits_start ON visits(start_ms);",
+    // 7: which camera tracks made up each store visit, so that journeys and funnels follow the whole visit.
+    "CREATE TABLE visit_members (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        store_track TEXT NOT NULL,
+        camera_id INTEGER NOT NULL REFERENCES cameras(id),
+        track TEXT NOT NULL,
+        joined_ms INTEGER NOT NULL
+     );
+     CREATE INDEX visit_members_track ON visit_members(run_id, camera_id, track);
+     CREATE INDEX visit_members_joined ON visit_members(joined_ms);",
 ];
 
 /// The schema version this binary writes.

@@ -37,6 +37,13 @@ pub enum Record {
         end_ms: i64,
         camera_tracks: u32,
     },
+    /// A camera track became part of a store visit (`fuse`).
+    VisitMember {
+        store: crate::fuse::StoreTrackId,
+        camera: usize,
+        track: crate::behaviour::TrackId,
+        at_ms: i64,
+    },
 }
 
 /// How the writer keeps the database.
@@ -331,6 +338,12 @@ fn write_batch(
                     "INSERT INTO visits (run_id, store_track, start_ms, end_ms, camera_tracks) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![run, store.to_string(), start_ms, end_ms, camera_tracks])?;
+            }
+            Record::VisitMember { store, camera, track, at_ms } => {
+                tx.prepare_cached(
+                    "INSERT INTO visit_members (run_id, store_track, camera_id, track, joined_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![run, store.to_string(), camera_ids[*camera], track.to_string(), at_ms])?;
             }
         }
     }

@@ -393,4 +393,18 @@ fn two_overlapping_cameras_count_each_visitor_once_as_a_store_visit() {
     assert_eq!(visits, people, "one store visit per visitor");
     assert_eq!(both, people, "each visitor was seen by both cameras and joined");
     assert!(entries > people, "the cameras alone count visitors twice: {entries}");
+    // Journeys follow the whole visit: the camera tracks that joined each visit are recorded, and the
+    // journeys of both cameras' tracks of one visitor are one store journey.
+    let members = count("SELECT COUNT(*) FROM visit_members");
+    assert_eq!(members, count("SELECT SUM(camera_tracks) FROM visits"));
+    let camera_journeys = count("SELECT COUNT(*) FROM journeys WHERE zones != '[]'");
+    let ro = iobox::store::open_ro(&dir.path().join("v.sqlite")).unwrap();
+    let store_journeys: u64 = iobox::store::query::top_journeys(&ro, iobox::store::query::Period::ALL, 1, 1000)
+        .unwrap()
+        .iter()
+        .map(|j| j.tracks.unwrap())
+        .sum();
+    println!("{camera_journeys} camera journeys, {store_journeys} store journeys");
+    assert!(camera_journeys > people, "{camera_journeys}");
+    assert_eq!(store_journeys, people as u64, "one journey per visitor");
 }
