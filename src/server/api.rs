@@ -93,6 +93,8 @@ pub(crate) struct Overview {
     /// Per camera, then the whole store (`camera: null`).
     pub entries_exits: Vec<Movement>,
     pub footfall_per_hour: Vec<Hourly>,
+    /// The people in the store now (entered minus exited today, each visit once).
+    pub store_occupancy: query::StoreOccupancy,
     /// The newest occupancy sample of each zone (within a minute of the newest sample stored).
     pub occupancy: Vec<LiveCount>,
     /// The newest sample of each queue zone.
@@ -107,18 +109,24 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
     let now = now_ms();
     let period = q.period(now, today_ms(now))?;
     let (s, k) = (state.clone(), state.k);
-    let (query::Movements { entries_exits, footfall_per_hour: footfall }, occupancy, live_queues, queues) =
-        blocking(move || {
-            Ok(s.db.with(|c| {
-                Ok((
-                    query::movements(c, period, k)?,
-                    query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
-                    query::latest_queues(c, LIVE_WINDOW_MS, k)?,
-                    query::queues(c, period, k)?,
-                ))
-            })?)
-        })
-        .await?;
+    let (
+        query::Movements { entries_exits, footfall_per_hour: footfall },
+        store_occupancy,
+        occupancy,
+        live_queues,
+        queues,
+    ) = blocking(move || {
+        Ok(s.db.with(|c| {
+            Ok((
+                query::movements(c, period, k)?,
+                query::store_occupancy(c, now, k)?,
+                query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
+                query::latest_queues(c, LIVE_WINDOW_MS, k)?,
+                query::queues(c, period, k)?,
+            ))
+        })?)
+    })
+    .await?;
     let recent = state
         .live
         .as_ref()
@@ -150,6 +158,7 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
             .into_iter()
             .map(|row| Hourly { hour: local_rfc3339(row.hour_start_ms).unwrap_or_default(), row })
             .collect(),
+        store_occupancy,
         occupancy,
         live_queues,
         queues,

@@ -173,9 +173,11 @@ pub(crate) async fn overview(
         let _ = write!(
             b,
             "<section class=\"cards\"><div class=\"card\" id=\"entries\"><h2>Entries</h2><p class=\"big\">{}</p></div>\
-             <div class=\"card\" id=\"exits\"><h2>Exits</h2><p class=\"big\">{}</p></div></section>",
+             <div class=\"card\" id=\"exits\"><h2>Exits</h2><p class=\"big\">{}</p></div>\
+             <div class=\"card\" id=\"inside\"><h2>In the store now</h2><p class=\"big\">{}</p></div></section>",
             opt(store.and_then(|m| m.entries), |v| v.to_string()),
             opt(store.and_then(|m| m.exits), |v| v.to_string()),
+            opt(o.store_occupancy.people, |v| v.to_string()),
         );
         let cols: Vec<(String, Option<f64>)> = o
             .footfall_per_hour

@@ -941,27 +941,49 @@ pub fn heat_cells(conn: &Connection, period: Period, k: u32, camera: Option<&str
             r.get(7).map_err(&e)?,
             &mut scratch,
         );
-        cell.people.extend(scratch.iter().map(|&p| (part, bucket, p)));
-        if only.is_none_or(|id| id == camera_id) && w.holds(bucket) {
-            cell.figures.push((part, bucket, u(r.get(4).map_err(&e)?), r.get(5).map_err(&e)?));
-        }
+        let lo = cell.tokens.len();
+        cell.tokens.extend_from_slice(&scratch);
+        cell.rows.push(HeatRow {
+            part,
+            bucket,
+            presence: u(r.get(4).map_err(&e)?),
+            dwell_ms: r.get(5).map_err(&e)?,
+            tokens: lo..cell.tokens.len(),
+        });
     }
     out.extend(cell.finish(&w, &mut decider, ids.len(), member, k));
     Ok(out)
 }
 
-/// The rows of one heat cell being read: the people of every camera (part, bucket, person), and the figures
-/// of the camera(s) asked for in the period (part, bucket, presence, dwell).
+/// One camera's row of a heat cell in one bucket.
+struct HeatRow {
+    part: u32,
+    bucket: i64,
+    presence: u64,
+    dwell_ms: i64,
+    /// Its people, in [`HeatFamily::tokens`].
+    tokens: std::ops::Range<usize>,
+}
+
+/// The rows of one heat cell being read, every camera's.
 #[derive(Default)]
 struct HeatFamily {
     key: Option<(f64, i64, i64)>,
+    rows: Vec<HeatRow>,
+    tokens: Vec<u64>,
+    /// (member, bucket, person) for the decision: the whole (0) and each camera (1 + part).
     people: Vec<(u32, i64, u64)>,
-    figures: Vec<(u32, i64, u64, i64)>,
+    /// Indices into `rows` of the member asked for.
+    mine: Vec<usize>,
+    seen: Vec<u64>,
 }
 
 impl HeatFamily {
-    /// The cell's released figures for `member` (0: every camera, 1 + i: camera part i), if the period holds
-    /// any of its rows; emptied for the next cell.
+    /// The cell's released figures for `member` (0: the whole floor, 1 + i: camera part i), if the period
+    /// holds any of its rows; emptied for the next cell.
+    ///
+    /// Cameras whose views overlap see the same people in a cell: the whole floor's cell in a bucket is the
+    /// camera row that saw most of it (most presence), never their sum, so overlaps do not count twice.
     fn finish(
         &mut self,
         w: &Window,
@@ -971,42 +993,90 @@ impl HeatFamily {
         k: u32,
     ) -> Option<HeatCell> {
         let key = self.key.take()?;
-        let decision = decider.decide_family(w, &mut self.people, parts, k).swap_remove(member);
-        let (mut presence, mut dwell_ms, mut any) = (0u64, 0i64, false);
-        for &(_, bucket, p, d) in &self.figures {
-            any = true;
-            if decision.shows(bucket) {
-                presence += p;
-                dwell_ms += d;
+        self.rows.sort_by_key(|r| (r.bucket, std::cmp::Reverse(r.presence), r.part));
+        self.people.clear();
+        self.mine.clear();
+        let mut last_bucket = None;
+        for (i, r) in self.rows.iter().enumerate() {
+            let speaks_for_the_floor = last_bucket != Some(r.bucket);
+            last_bucket = Some(r.bucket);
+            for &p in &self.tokens[r.tokens.clone()] {
+                self.people.push((1 + r.part, r.bucket, p));
+                if speaks_for_the_floor {
+                    self.people.push((0, r.bucket, p));
+                }
+            }
+            let asked = if member == 0 { speaks_for_the_floor } else { member == 1 + r.part as usize };
+            if asked && w.holds(r.bucket) {
+                self.mine.push(i);
             }
         }
-        let mut tracks: Vec<u64> = self
-            .people
-            .iter()
-            .filter(|&&(part, bucket, _)| {
-                (member == 0 || member == 1 + part as usize) && w.holds(bucket) && decision.shows(bucket)
-            })
-            .map(|p| p.2)
-            .collect();
-        tracks.sort_unstable();
-        tracks.dedup();
-        self.people.clear();
-        self.figures.clear();
+        let decision = decider.decide_family(w, &mut self.people, parts, k).swap_remove(member);
+        let (mut presence, mut dwell_ms) = (0u64, 0i64);
+        self.seen.clear();
+        for &i in &self.mine {
+            let r = &self.rows[i];
+            if decision.shows(r.bucket) {
+                presence += r.presence;
+                dwell_ms += r.dwell_ms;
+                self.seen.extend_from_slice(&self.tokens[r.tokens.clone()]);
+            }
+        }
+        self.seen.sort_unstable();
+        self.seen.dedup();
+        let any = !self.mine.is_empty();
+        self.rows.clear();
+        self.tokens.clear();
         if !any {
             return None;
         }
-        let gate = released_gate(k, &[tracks.len() as u64], &decision);
+        let gate = released_gate(k, &[self.seen.len() as u64], &decision);
         Some(HeatCell {
             cell_m: key.0,
             cx: key.1,
             cy: key.2,
             presence: gate.show(presence),
             dwell_ms: gate.show(dwell_ms),
-            tracks: gate.show(tracks.len() as u64),
+            tracks: gate.show(self.seen.len() as u64),
             suppressed: gate.suppressed(),
             buckets_suppressed: decision.suppressed,
         })
     }
+}
+
+/// The people in the store now: the store visits that entered since local midnight minus those that
+/// exited, each counted once however many cameras see the door (`visit_members`; a camera track that
+/// joined no visit counts alone). A store closes every night, so the count starts from 0 each day, and it
+/// never goes below 0 (a person who left unseen is forgotten at midnight). Group: the people counted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreOccupancy {
+    /// Counted from (local midnight), ms.
+    pub since_ms: i64,
+    pub people: Option<u64>,
+    pub suppressed: bool,
+}
+
+pub fn store_occupancy(conn: &Connection, now_ms: i64, k: u32) -> Result<StoreOccupancy> {
+    let since_ms = crate::buckets::floor(now_ms, crate::buckets::Level::Day);
+    let visit = if super::schema::version(conn).map_err(err(conn))? >= 7 {
+        "COALESCE((SELECT m.store_track FROM visit_members m
+                   WHERE m.run_id = e.run_id AND m.camera_id = e.camera_id AND m.track = e.track LIMIT 1), e.track)"
+    } else {
+        "e.track"
+    };
+    let count = |kind: &str| -> Result<i64> {
+        conn.query_row(
+            &format!(
+                "SELECT COUNT(DISTINCT {visit}) FROM events e WHERE e.kind = ?1 AND e.ts_ms >= ?2 AND e.ts_ms <= ?3"
+            ),
+            params![kind, since_ms, now_ms],
+            |r| r.get(0),
+        )
+        .map_err(err(conn))
+    };
+    let inside = u(count("entry")? - count("exit")?);
+    let gate = Gate::new(k, &[inside]);
+    Ok(StoreOccupancy { since_ms, people: gate.show(inside), suppressed: gate.suppressed() })
 }
 
 /// The newest occupancy sample of a zone. Group: the people counted (a live count is its own group).
@@ -1337,6 +1407,23 @@ mod tests {
     }
 
     #[test]
+    fn the_store_now_holds_who_entered_today_and_has_not_left() {
+        let (_dir, path) = database();
+        let conn = open_ro(&path).unwrap();
+        // 2k-1 entered in the first two hours, k left at the third: k-1 inside, suppressed at k.
+        let now = T0 + 3 * HOUR;
+        let o = store_occupancy(&conn, now, 1).unwrap();
+        assert_eq!(
+            (o.people, o.since_ms),
+            (Some(u64::from(K) - 1), crate::buckets::floor(now, crate::buckets::Level::Day))
+        );
+        assert!(store_occupancy(&conn, now, K).unwrap().suppressed);
+        // Before the exits, all of them; the next day, nobody (the store closed at midnight).
+        assert_eq!(store_occupancy(&conn, T0 + 2 * HOUR - 1, 1).unwrap().people, Some(2 * u64::from(K) - 1));
+        assert_eq!(store_occupancy(&conn, T0 + 24 * HOUR, 1).unwrap().people, Some(0));
+    }
+
+    #[test]
     fn the_store_heatmap_minus_one_camera_gives_no_one_away() {
         // One cell in one hour: 10 people on the door camera, 2 on the aisle camera. The store's cell (12)
         // minus the door's (10) would be the aisle's 2, so the door's share is hidden too.
@@ -1357,7 +1444,8 @@ mod tests {
         let conn = open_ro(&path).unwrap();
         let p = Period { from_ms: T0, to_ms: T0 + HOUR };
         let cell = |camera: Option<&str>| heat_cells(&conn, p, K, camera).unwrap()[0].clone();
-        assert_eq!((cell(None).presence, cell(None).tracks), (Some(12), Some(12)));
+        // The floor's cell is the camera that saw most of it (overlapping views see the same people).
+        assert_eq!((cell(None).presence, cell(None).tracks), (Some(10), Some(10)));
         assert!(cell(Some("aisle")).suppressed);
         assert!(cell(Some("door")).suppressed, "{:?}", cell(Some("door")));
         assert!(heat_cells(&conn, p, K, Some("till")).unwrap().is_empty(), "an unknown camera has no cells");
@@ -1455,14 +1543,15 @@ mod tests {
         assert_eq!(many.shares.as_ref().unwrap().0[6], 0.7);
         assert_eq!(many.read_share, Some(20.0 / 24.0));
 
-        // Heat: cell (1,1) has k-1 + 1 = k tracks over both cameras (shown), (2,1) k-1 (suppressed), (3,1) one
-        // person over k buckets (suppressed).
+        // Heat: cell (1,1) has k-1 tracks on the door camera and 1 on the aisle camera in one bucket: the
+        // floor's cell is the door camera's (overlapping views are not summed), k-1, suppressed; (2,1) k-1
+        // (suppressed), (3,1) one person over k buckets (suppressed).
         let h = heat_cells(&conn, all, K, None).unwrap();
         let cells: Vec<_> = h.iter().map(|c| (c.cx, c.cy, c.tracks, c.presence, c.suppressed)).collect();
-        assert_eq!(cells, [(1, 1, Some(5), Some(50), false), (2, 1, None, None, true), (3, 1, None, None, true)]);
+        assert_eq!(cells, [(1, 1, None, None, true), (2, 1, None, None, true), (3, 1, None, None, true)]);
         let h1 = heat_cells(&conn, all, 1, None).unwrap();
+        assert_eq!((h1[0].tracks, h1[0].presence, h1[0].dwell_ms), (Some(4), Some(40), Some(4000)));
         assert_eq!((h1[2].tracks, h1[2].presence), (Some(1), Some(10 * u64::from(K))));
-        assert_eq!(h[0].dwell_ms, Some(5000));
         assert_eq!(h[0].cell_m, 0.5);
         // One camera alone: (1,1) has k-1 on the door camera.
         let door = heat_cells(&conn, all, K, Some("door")).unwrap();

@@ -17,7 +17,10 @@
 //! Only ever suppressing more, this ends. A report over several buckets adds up the buckets' released
 //! figures and says how many were suppressed, so it too is a sum of released figures and can be
 //! subtracted from others without learning more than they say. Tracks are per camera and each enters
-//! (and exits) once, so the tracks of parts add up to the parent's.
+//! (and exits) once, so the hours of a day add up to the day. The store counts each store visit once
+//! (`visit_members`: two cameras that see the same door see the same visitor), so it is at most the sum of
+//! its cameras; the rule above still hides the smallest shown camera when the suppressed ones hold 1 to
+//! k-1 people, which is what the store minus the shown cameras could be about at most.
 
 use std::collections::{HashMap, HashSet};
 
@@ -132,14 +135,22 @@ pub fn build(conn: &Connection, period: Period, k: u32) -> Result<Released> {
         w.max(m)
     };
     let index: HashMap<&str, usize> = cameras.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let mut stmt = conn
-        .prepare(
-            "SELECT c.name, e.ts_ms, e.track, e.kind = 'exit' FROM events e JOIN cameras c ON c.id = e.camera_id
-             WHERE e.kind IN ('entry', 'exit') AND e.ts_ms >= ?1 AND e.ts_ms < ?2",
-        )
-        .map_err(&err)?;
+    // The store counts each visit once however many cameras saw it enter (`visit_members`, schema 7); a
+    // camera track that joined no visit counts as one.
+    let members = super::schema::version(conn).map_err(&err)? >= 7;
+    let sql = if members {
+        "SELECT c.name, e.ts_ms, e.track, e.kind = 'exit', m.store_track FROM events e
+         JOIN cameras c ON c.id = e.camera_id
+         LEFT JOIN visit_members m ON m.run_id = e.run_id AND m.camera_id = e.camera_id AND m.track = e.track
+         WHERE e.kind IN ('entry', 'exit') AND e.ts_ms >= ?1 AND e.ts_ms < ?2"
+    } else {
+        "SELECT c.name, e.ts_ms, e.track, e.kind = 'exit', NULL FROM events e JOIN cameras c ON c.id = e.camera_id
+         WHERE e.kind IN ('entry', 'exit') AND e.ts_ms >= ?1 AND e.ts_ms < ?2"
+    };
+    let mut stmt = conn.prepare(sql).map_err(&err)?;
     let mut rows = stmt.query(params![from, to]).map_err(&err)?;
-    // Per cell: counts and the distinct (camera, track) pairs of each group.
+    // Per cell: counts and the distinct (camera, track) pairs of each group; for the store, (STORE, visit).
+    const STORE: usize = usize::MAX;
     type Groups = ([u64; 2], [HashSet<(usize, u64)>; 2]);
     let mut acc: HashMap<Key, Groups> = HashMap::new();
     while let Some(r) = rows.next().map_err(&err)? {
@@ -147,20 +158,26 @@ pub fn build(conn: &Connection, period: Period, k: u32) -> Result<Released> {
         let ts: i64 = r.get(1).map_err(&err)?;
         let track = super::query::track_key(&r.get::<_, String>(2).map_err(&err)?);
         let g = usize::from(r.get::<_, bool>(3).map_err(&err)?);
+        let visit: Option<String> = r.get(4).map_err(&err)?;
         let Some(&cam) = index.get(name.as_str()) else { continue };
+        let of_store = match &visit {
+            Some(v) => (STORE, super::query::track_key(v)),
+            None => (cam, track),
+        };
         for level in Level::ALL {
             let start_ms = buckets::floor(ts, level);
-            for camera in [Some(cam), None] {
-                let e = acc.entry(Key { level, start_ms, camera }).or_default();
-                e.0[g] += 1;
-                e.1[g].insert((cam, track));
-            }
+            let e = acc.entry(Key { level, start_ms, camera: Some(cam) }).or_default();
+            e.0[g] += 1;
+            e.1[g].insert((cam, track));
+            acc.entry(Key { level, start_ms, camera: None }).or_default().1[g].insert(of_store);
         }
     }
     let mut cells: HashMap<Key, Cell> = acc
         .into_iter()
         .map(|(key, (value, tracks))| {
             let tracks = [tracks[0].len() as u64, tracks[1].len() as u64];
+            // The store's entries and exits are its distinct visits (or camera tracks without one).
+            let value = if key.camera.is_none() { tracks } else { value };
             (key, Cell { value, tracks, shown: !Gate::new(k, &tracks).suppressed() })
         })
         .collect();

@@ -186,9 +186,9 @@ impl Decider {
     }
 
     /// Decides a whole and its parts together (a heat cell of the whole store and of each of its cameras):
-    /// `rows` are `(part, ts_ms, person)` with parts below `parts`, the whole is all of them. Besides each
-    /// member's days, weeks and months, in every bucket the whole minus its shown parts isolates no one.
-    /// Decisions come back whole first, then part by part.
+    /// `rows` are `(member, ts_ms, person)`, member 0 the whole's own rows and 1..=`parts` each part's.
+    /// Besides each member's days, weeks and months, in every bucket the whole minus its shown parts
+    /// isolates no one. Decisions come back whole first, then part by part.
     pub fn decide_family(
         &mut self,
         window: &Window,
@@ -198,16 +198,12 @@ impl Decider {
     ) -> Vec<Decision> {
         rows.sort_unstable();
         self.members.resize_with(parts + 1, Default::default);
-        self.scratch.clear();
-        self.scratch.extend(rows.iter().map(|r| (r.1, r.2)));
-        self.scratch.sort_unstable();
-        load(&mut self.members[0], &self.scratch, k);
-        for part in 0..parts {
-            let lo = rows.partition_point(|r| (r.0 as usize) < part);
-            let hi = rows.partition_point(|r| (r.0 as usize) <= part);
+        for member in 0..=parts {
+            let lo = rows.partition_point(|r| (r.0 as usize) < member);
+            let hi = rows.partition_point(|r| (r.0 as usize) <= member);
             self.scratch.clear();
             self.scratch.extend(rows[lo..hi].iter().map(|r| (r.1, r.2)));
-            load(&mut self.members[part + 1], &self.scratch, k);
+            load(&mut self.members[member], &self.scratch, k);
         }
         self.protect(k);
         (0..=parts).map(|m| self.decision(m, window)).collect()
@@ -396,14 +392,16 @@ mod tests {
     fn a_whole_minus_a_shown_part_gives_no_part_away() {
         let day = monday();
         // Hour 9: part 0 has 10 people, part 1 has 2: the whole (12) minus part 0 would be part 1's 2.
-        let mut rows: Vec<(u32, i64, u64)> = (0..10).map(|p| (0, day + 9 * H, p)).collect();
-        rows.extend((100..102).map(|p| (1, day + 9 * H, p)));
+        let mut rows: Vec<(u32, i64, u64)> = (0..10).map(|p| (1, day + 9 * H, p)).collect();
+        rows.extend((100..102).map(|p| (2, day + 9 * H, p)));
+        let whole: Vec<(u32, i64, u64)> = rows.iter().map(|r| (0, r.1, r.2)).collect();
+        rows.extend(whole);
         let w = window(day + 9 * H, day + 10 * H);
         let d = Decider::default().decide_family(&w, &mut rows, 2, 5);
         let at = day + 9 * H;
         assert_eq!((d[0].shows(at), d[1].shows(at), d[2].shows(at)), (true, false, false));
         // Three more people on part 1: both parts stand on their own.
-        rows.extend((102..105).map(|p| (1, day + 9 * H, p)));
+        rows.extend((102..105).flat_map(|p| [(2, day + 9 * H, p), (0, day + 9 * H, p)]));
         let d = Decider::default().decide_family(&w, &mut rows, 2, 5);
         assert_eq!((d[0].shows(at), d[1].shows(at), d[2].shows(at)), (true, true, true));
     }
@@ -454,7 +452,13 @@ mod tests {
             seen in prop::collection::vec((0u32..3, 0i64..(10 * 24), 0u64..30), 0..150),
         ) {
             let start = monday();
-            let mut rows: Vec<(u32, i64, u64)> = seen.iter().map(|&(c, h, p)| (c, start + h * H + 1000, p + 100 * u64::from(c))).collect();
+            let mut rows: Vec<(u32, i64, u64)> = seen
+                .iter()
+                .flat_map(|&(c, h, p)| {
+                    let person = p + 100 * u64::from(c);
+                    [(1 + c, start + h * H + 1000, person), (0, start + h * H + 1000, person)]
+                })
+                .collect();
             let w = window(start, start + 10 * 24 * H);
             let mut decider = Decider::default();
             decider.decide_family(&w, &mut rows, 3, k);
