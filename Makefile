@@ -10,9 +10,11 @@ demo:
 	cargo run --release -- heatmap --out out/heatmap.png
 	@echo "To see it in the dashboard: target/release/iobox user add NAME --role integrator, then target/release/iobox serve, and open http://127.0.0.1:8080"
 
-# The whole test suite (unit, property and integration tests on real media).
+# The whole test suite (formatting, lints, unit, property and integration tests on real media).
 test:
 	scripts/setup.sh test
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
 	cargo test --release
 
 setup:

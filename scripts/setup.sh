@@ -45,6 +45,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+if [ "$what" = test ] && command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || { say "adding the Rust component $c"; rustup component add "$c" >/dev/null; }
+  done
+fi
 rustc_minor=$(rustc --version | sed -E 's/rustc 1\.([0-9]+).*/\1/')
 if [ "$rustc_minor" -lt 92 ]; then
   say "Rust 1.92 or newer is needed (found $(rustc --version)); run: rustup update stable"

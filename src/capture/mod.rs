@@ -109,7 +109,7 @@ impl<'a> RgbView<'a> {
     }
 
     /// Copies the pixels into a tightly packed `image::RgbImage` (for writing stills and pictures).
-    pub(crate) fn to_rgb_image(&self) -> image::RgbImage {
+    pub(crate) fn to_rgb_image(self) -> image::RgbImage {
         let mut out = image::RgbImage::new(self.width, self.height);
         let row_bytes = self.width as usize * 3;
         for (y, dst) in out.chunks_exact_mut(row_bytes).enumerate() {

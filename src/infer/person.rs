@@ -245,7 +245,7 @@ impl PersonDetector {
             }
             for cell in 0..cells {
                 let score = cls[cell * CLASSES];
-                if !(score >= self.config.min_score) {
+                if score.is_nan() || score < self.config.min_score {
                     continue;
                 }
                 let (row, col) = (cell / cols, cell % cols);

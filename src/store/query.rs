@@ -402,13 +402,11 @@ impl Names {
     }
 }
 
-/// Rows of `events` of one kind in the window: (place id, ts, track, duration).
-fn zone_events(
-    conn: &Connection,
-    kinds: &str,
-    w: &Window,
-    names: &mut Names,
-) -> Result<Vec<(u32, i64, u64, Option<i64>)>> {
+/// A zone event as the zone sections read it: (place id, ts, track, duration).
+type ZoneEvent = (u32, i64, u64, Option<i64>);
+
+/// Rows of `events` of these kinds in the window.
+fn zone_events(conn: &Connection, kinds: &str, w: &Window, names: &mut Names) -> Result<Vec<ZoneEvent>> {
     let mut stmt = conn
         .prepare(&format!(
             "SELECT place, ts_ms, track, duration_ms FROM events WHERE kind IN ({kinds}) AND ts_ms >= ?1 AND ts_ms < ?2"
@@ -426,7 +424,7 @@ fn zone_events(
 }
 
 /// One decision per place of `rows` ([`zone_events`]).
-fn decide_places(w: &Window, rows: &[(u32, i64, u64, Option<i64>)], places: usize, k: u32) -> Vec<Decision> {
+fn decide_places(w: &Window, rows: &[ZoneEvent], places: usize, k: u32) -> Vec<Decision> {
     let mut seen: Vec<(u32, i64, u64)> = rows.iter().map(|r| (r.0, r.1, r.2)).collect();
     series::decide_all(w, &mut seen, places, k)
 }
