@@ -953,7 +953,12 @@ struct RawCalibration {
     image_width: u32,
     image_height: u32,
     inlier_threshold_px: Option<f64>,
-    floor_plan: RawFloorPlan,
+    /// The site file (floor plan, zones, lines) this camera maps onto, relative to this file; without it,
+    /// this file holds them itself (the older, one-file form).
+    site: Option<PathBuf>,
+    /// With a site: the zones and lines of the site this camera sees (default: all of them).
+    sees: Option<Vec<String>>,
+    floor_plan: Option<RawFloorPlan>,
     #[serde(default)]
     points: Vec<RawPoint>,
     #[serde(default)]
@@ -962,7 +967,18 @@ struct RawCalibration {
     lines: Vec<RawLine>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A site file: the store's floor plan and the zones and lines on it, defined once for every camera.
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    floor_plan: RawFloorPlan,
+    #[serde(default)]
+    zones: Vec<RawZone>,
+    #[serde(default)]
+    lines: Vec<RawLine>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawFloorPlan {
     image: PathBuf,
@@ -970,14 +986,14 @@ struct RawFloorPlan {
     origin_px: Option<[f64; 2]>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawPoint {
     image: [f64; 2],
     floor: [f64; 2],
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawZone {
     name: String,
@@ -986,7 +1002,7 @@ struct RawZone {
     polygon: Vec<[f64; 2]>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawLine {
     name: String,
@@ -1022,13 +1038,59 @@ impl Calibration {
         Self::parse(&text, path, &base)
     }
 
-    /// Parses TOML text; `path` names it in errors and `base` anchors the relative plan image path.
+    /// Parses TOML text; `path` names it in errors and `base` anchors relative paths (the site file, or
+    /// the plan image).
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Calibration> {
-        let raw: RawCalibration = toml::from_str(text).map_err(|e| Error::Parse {
+        let mut raw: RawCalibration = toml::from_str(text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             message: crate::config::describe_toml_error(text, &e),
         })?;
-        validate(raw, path, base)
+        let Some(site) = raw.site.take() else {
+            if raw.sees.is_some() {
+                return Err(Error::Invalid {
+                    path: path.to_path_buf(),
+                    field: "sees".into(),
+                    message: "names zones of a site file; add `site = \"site.toml\"` or remove it".into(),
+                });
+            }
+            return validate(raw, path, base);
+        };
+        let invalid =
+            |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.into(), message };
+        if raw.floor_plan.is_some() || !raw.zones.is_empty() || !raw.lines.is_empty() {
+            return Err(invalid(
+                "site",
+                format!(
+                    "this camera takes its floor plan, zones and lines from {}: remove [floor_plan], [[zones]] and \
+                     [[lines]] here (edit them in the site file)",
+                    site.display()
+                ),
+            ));
+        }
+        let site_path = if site.is_absolute() { site } else { base.join(site) };
+        let (site_raw, site_base) = read_site(&site_path)?;
+        // The site is checked as a whole, its errors naming the site file and its own indices.
+        let sees = raw.sees.take();
+        let whole = RawCalibration {
+            floor_plan: Some(site_raw.floor_plan),
+            zones: site_raw.zones,
+            lines: site_raw.lines,
+            ..raw
+        };
+        let mut cal = validate_with(whole, path, &site_path, &site_base)?;
+        if let Some(names) = sees {
+            for (i, name) in names.iter().enumerate() {
+                if cal.zone(name).is_none() && !cal.lines.iter().any(|l| &l.name == name) {
+                    return Err(invalid(
+                        &format!("sees[{i}]"),
+                        format!("{name:?} is no zone or line of {}", site_path.display()),
+                    ));
+                }
+            }
+            cal.zones.retain(|z| names.contains(&z.name));
+            cal.lines.retain(|l| names.contains(&l.name));
+        }
+        Ok(cal)
     }
 
     /// Loads every `*.toml` in `dir` (sorted by file name): the cameras of one site, all mapping onto one
@@ -1042,6 +1104,8 @@ impl Calibration {
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
             .collect();
         files.sort();
+        // A site file there is read through the cameras that name it.
+        files.retain(|f| std::fs::read_to_string(f).map_or(true, |t| !is_site_file(&t)));
         let cals = files.iter().map(|f| Calibration::load(f)).collect::<Result<Vec<_>>>()?;
         check_site(&cals)?;
         Ok(cals)
@@ -1230,9 +1294,37 @@ fn fmt_xy(p: [f64; 2]) -> String {
     format!("({}, {})", p[0], p[1])
 }
 
+/// Reads and parses a site file; its folder anchors the plan image.
+fn read_site(path: &Path) -> Result<(RawSite, PathBuf)> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Read { path: path.to_path_buf(), message: e.to_string() })?;
+    let site: RawSite = toml::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        message: crate::config::describe_toml_error(&text, &e),
+    })?;
+    Ok((site, path.parent().map(Path::to_path_buf).unwrap_or_default()))
+}
+
+/// Whether a TOML file is a site file (a floor plan without a camera) rather than a camera's calibration.
+pub fn is_site_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| !t.contains_key("camera") && t.contains_key("floor_plan"))
+}
+
 fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration> {
-    let invalid =
-        |field: &str, message: String| Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message };
+    validate_with(raw, path, path, base)
+}
+
+/// Validates a calibration whose floor plan, zones and lines come from `site_path` (the file itself in the
+/// one-file form): errors in those name that file.
+fn validate_with(raw: RawCalibration, path: &Path, site_path: &Path, base: &Path) -> Result<Calibration> {
+    let invalid = |field: &str, message: String| {
+        let site_field = ["floor_plan", "zones", "lines"].iter().any(|f| field.starts_with(f));
+        let path = if site_field { site_path } else { path };
+        Error::Invalid { path: path.to_path_buf(), field: field.to_string(), message }
+    };
+    let Some(fp) = raw.floor_plan else {
+        return Err(invalid("floor_plan", "is missing: give [floor_plan] here, or `site = \"site.toml\"`".into()));
+    };
     let finite = |p: [f64; 2]| p[0].is_finite() && p[1].is_finite();
     // Floor points further out than any store, and plan pixels beyond any image, are typing errors; left
     // in, they make drawing and fitting run on numbers no canvas holds.
@@ -1253,7 +1345,6 @@ fn validate(raw: RawCalibration, path: &Path, base: &Path) -> Result<Calibration
         return Err(invalid("inlier_threshold_px", format!("{threshold} must be a positive number of pixels")));
     }
 
-    let fp = raw.floor_plan;
     if fp.image.as_os_str().is_empty() {
         return Err(invalid("floor_plan.image", "must name the plan image".into()));
     }
