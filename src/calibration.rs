@@ -1294,10 +1294,17 @@ fn fmt_xy(p: [f64; 2]) -> String {
     format!("({}, {})", p[0], p[1])
 }
 
+/// The largest site file read (a plan with thousands of zones is well under it).
+const MAX_SITE_BYTES: u64 = 1 << 20;
+
 /// Reads and parses a site file; its folder anchors the plan image.
 fn read_site(path: &Path) -> Result<(RawSite, PathBuf)> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Read { path: path.to_path_buf(), message: e.to_string() })?;
+    let read_err = |message: String| Error::Read { path: path.to_path_buf(), message };
+    let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
+    if !meta.is_file() || meta.len() > MAX_SITE_BYTES {
+        return Err(read_err(format!("a site file is a regular file of at most {MAX_SITE_BYTES} bytes")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
     let site: RawSite = toml::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         message: crate::config::describe_toml_error(&text, &e),
@@ -1478,6 +1485,77 @@ fn validate_with(raw: RawCalibration, path: &Path, site_path: &Path, base: &Path
         lines,
         fit,
     })
+}
+
+/// One-file calibrations (each with its own floor plan, zones and lines) turned into a site file and camera
+/// files that name it: what `iobox calibrate to-site` writes. The files must agree as the cameras of one
+/// folder must ([`Calibration::load_dir`]); the site gets every zone and line of any of them, and each
+/// camera `sees` exactly the ones it had, so behaviour is unchanged. `site` must lie in the files' folder
+/// (the plan image stays where it was). Returns the site's text and each file's new text.
+pub fn to_site(files: &[PathBuf], site: &Path) -> Result<(String, Vec<(PathBuf, String)>)> {
+    let cals = files.iter().map(|f| Calibration::load(f)).collect::<Result<Vec<_>>>()?;
+    check_site(&cals)?;
+    let no_files = || Error::Read { path: site.to_path_buf(), message: "no calibration files given".into() };
+    let first = files.first().ok_or_else(no_files)?;
+    let folder = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !same_path(&folder(first), &folder(site)) || files.iter().any(|f| !same_path(&folder(f), &folder(first))) {
+        return Err(Error::Invalid {
+            path: site.to_path_buf(),
+            field: "site".into(),
+            message: format!("put the site file and the calibrations in one folder ({})", folder(first).display()),
+        });
+    }
+    let site_name = site.file_name().map(PathBuf::from).unwrap_or_else(|| site.to_path_buf());
+    let mut merged: Option<RawSite> = None;
+    let mut cameras = Vec::new();
+    for file in files {
+        let read_err = |message: String| Error::Read { path: file.clone(), message };
+        let text = std::fs::read_to_string(file).map_err(|e| read_err(e.to_string()))?;
+        let raw: RawCalibration = toml::from_str(&text)
+            .map_err(|e| Error::Parse { path: file.clone(), message: crate::config::describe_toml_error(&text, &e) })?;
+        let Some(plan) = raw.floor_plan.clone() else {
+            return Err(Error::Invalid {
+                path: file.clone(),
+                field: "site".into(),
+                message: "already names a site file".into(),
+            });
+        };
+        let m = merged.get_or_insert_with(|| RawSite { floor_plan: plan, zones: Vec::new(), lines: Vec::new() });
+        for z in &raw.zones {
+            if !m.zones.iter().any(|o| o.name == z.name) {
+                m.zones.push(z.clone());
+            }
+        }
+        for l in &raw.lines {
+            if !m.lines.iter().any(|o| o.name == l.name) {
+                m.lines.push(l.clone());
+            }
+        }
+        let mut doc: toml_edit::DocumentMut =
+            text.parse().map_err(|e: toml_edit::TomlError| read_err(e.to_string()))?;
+        for key in ["floor_plan", "zones", "lines"] {
+            doc.remove(key);
+        }
+        doc["site"] = toml_edit::value(site_name.display().to_string());
+        let sees: toml_edit::Array =
+            raw.zones.iter().map(|z| z.name.as_str()).chain(raw.lines.iter().map(|l| l.name.as_str())).collect();
+        doc["sees"] = toml_edit::value(sees);
+        cameras.push((file.clone(), doc.to_string()));
+    }
+    let merged = merged.ok_or_else(no_files)?;
+    let body =
+        toml::to_string(&merged).map_err(|e| Error::Parse { path: site.to_path_buf(), message: e.to_string() })?;
+    let from: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()))
+        .collect();
+    let text = format!(
+        "# The site: the store's floor plan and its zones and lines in metres, shared by every camera file that\n\
+         # names it (site = \"{}\"). Written by `iobox calibrate to-site` from {}.\n\n{body}",
+        site_name.display(),
+        from.join(", ")
+    );
+    Ok((text, cameras))
 }
 
 fn check_name<'a>(
@@ -2257,5 +2335,90 @@ in_side = "left"
             assert!(c.fit.rms_px < 3.0, "{}", c.check_report());
             assert!(c.floor_plan.image.is_file(), "{}", c.check_report());
         }
+    }
+
+    /// GOOD split by hand into a site file and a camera file naming it, in a temporary folder.
+    fn split_good(dir: &Path, sees: &str) -> (PathBuf, PathBuf) {
+        let at = GOOD.find("[[zones]]").unwrap();
+        let plan_start = GOOD.find("[floor_plan]").unwrap();
+        let plan_end = GOOD[plan_start..].find("\n\n").unwrap() + plan_start;
+        let site = format!("{}\n\n{}", &GOOD[plan_start..plan_end], &GOOD[at..]);
+        let camera = format!("{}site = \"site.toml\"\n{sees}\n{}", &GOOD[..plan_start], &GOOD[plan_end..at]);
+        std::fs::write(dir.join("site.toml"), site).unwrap();
+        std::fs::write(dir.join("cam.toml"), camera).unwrap();
+        (dir.join("site.toml"), dir.join("cam.toml"))
+    }
+
+    #[test]
+    fn a_camera_takes_its_plan_zones_and_lines_from_the_site_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, cam) = split_good(dir.path(), "");
+        let c = Calibration::load(&cam).unwrap();
+        let whole = Calibration::parse(GOOD, &cam, dir.path()).unwrap();
+        assert_eq!(
+            (&c.zones, &c.lines, &c.fit, &c.floor_plan),
+            (&whole.zones, &whole.lines, &whole.fit, &whole.floor_plan)
+        );
+        // A folder with the site file reads the cameras only.
+        assert_eq!(Calibration::load_dir(dir.path()).unwrap().len(), 1);
+        // `sees` keeps only the named zones and lines.
+        split_good(dir.path(), "sees = [\"till\", \"door\"]");
+        let c = Calibration::load(&cam).unwrap();
+        assert_eq!(c.zones.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(), ["till"]);
+        assert_eq!(c.lines.len(), 1);
+        // Errors name the file and field they are in.
+        split_good(dir.path(), "sees = [\"bakery\"]");
+        let e = Calibration::load(&cam).unwrap_err().to_string();
+        assert!(e.contains("cam.toml") && e.contains("sees[0]") && e.contains("bakery"), "{e}");
+        split_good(dir.path(), "");
+        let bad = std::fs::read_to_string(&site).unwrap().replace("[[3, 3], [4, 3]", "[[3, 3], [3, 3]");
+        std::fs::write(&site, bad).unwrap();
+        let e = Calibration::load(&cam).unwrap_err().to_string();
+        assert!(e.contains("site.toml") && e.contains("zones[1].polygon"), "{e}");
+        // A camera file that names a site and also holds zones is refused, saying how to mend it.
+        let both = format!("site = \"site.toml\"\n{GOOD}");
+        let e = Calibration::parse(&both, &cam, dir.path()).unwrap_err().to_string();
+        assert!(e.contains("remove [floor_plan]"), "{e}");
+        let e = Calibration::parse(
+            &format!("site = \"/dev\"\n{}", &GOOD[..GOOD.find("[floor_plan]").unwrap()]),
+            &cam,
+            dir.path(),
+        );
+        assert!(e.unwrap_err().to_string().contains("regular file"));
+    }
+
+    #[test]
+    fn one_file_calibrations_convert_to_a_site_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let other =
+            GOOD.replace("camera = \"entrance\"", "camera = \"aisle\"").replace("name = \"till\"", "name = \"shelf\"");
+        let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+        std::fs::write(&a, GOOD).unwrap();
+        std::fs::write(&b, other).unwrap();
+        let before = [Calibration::load(&a).unwrap(), Calibration::load(&b).unwrap()];
+        let site = dir.path().join("site.toml");
+        let (site_text, cameras) = to_site(&[a.clone(), b.clone()], &site).unwrap();
+        std::fs::write(&site, site_text).unwrap();
+        for (file, text) in &cameras {
+            assert!(text.contains("site = \"site.toml\"") && !text.contains("[[zones]]"), "{text}");
+            std::fs::write(file, text).unwrap();
+        }
+        for (old, file) in before.iter().zip([&a, &b]) {
+            let new = Calibration::load(file).unwrap();
+            assert_eq!((&new.zones, &new.lines, &new.fit), (&old.zones, &old.lines, &old.fit));
+        }
+        let site_zones: Vec<String> = toml::from_str::<RawSite>(&std::fs::read_to_string(&site).unwrap())
+            .unwrap()
+            .zones
+            .into_iter()
+            .map(|z| z.name)
+            .collect();
+        assert_eq!(site_zones, ["entrance", "till", "shelf"]);
+        // Converted files are not converted again; a site elsewhere is refused.
+        assert!(to_site(std::slice::from_ref(&a), &site).unwrap_err().to_string().contains("already names a site"));
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(&a, GOOD).unwrap();
+        let e = to_site(&[a], &elsewhere.path().join("site.toml")).unwrap_err().to_string();
+        assert!(e.contains("one folder"), "{e}");
     }
 }

@@ -226,6 +226,16 @@ enum CalibrateCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Turn one-file calibrations (each with its own floor plan, zones and lines) into one site file and
+    /// camera files that name it; each old file is kept beside it as FILE.one-file.bak.
+    ToSite {
+        /// The cameras' calibration files (one folder).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The site file to write, in the same folder (it must not exist yet).
+        #[arg(long)]
+        site: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -438,6 +448,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             for cal in &cals {
                 outln!("{}", cal.check_report())?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate(CalibrateCommand::ToSite { files, site }) => {
+            let written = iobox::jobs::calibrate::to_site(&files, &site)?;
+            outln!("{written}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Calibrate(CalibrateCommand::Overlay { file, frame, at, out, plan_out, config }) => {
