@@ -173,7 +173,13 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
 }
 
 /// Runs `f(input)` on its own thread: a panic or running past [`DEADLINE`] fails, naming the input.
+///
+/// With `IOBOX_FUZZ_LOG=FILE`, each input is written to FILE first, so that an input that crashes the
+/// process outright (a fault in a C library) is left there.
 fn bounded(target: &str, input: &[u8], f: fn(&[u8])) {
+    if let Some(log) = std::env::var_os("IOBOX_FUZZ_LOG") {
+        let _ = std::fs::write(log, input);
+    }
     let (tx, rx) = mpsc::channel();
     let owned = input.to_vec();
     let worker = std::thread::Builder::new()

@@ -73,8 +73,78 @@ pub enum TemplateError {
     Appsinks(String),
 }
 
+/// The words of a launch description outside quotes, with `!`, `(` and `)` as words of their own.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                word.push(c);
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+            }
+            '"' => {
+                quoted = !quoted;
+                word.push(c);
+            }
+            c if !quoted && (c.is_whitespace() || "!()".contains(c)) => {
+                if !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                if c != ' ' && !c.is_whitespace() {
+                    out.push(c.to_string());
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Checks the text before GStreamer's parser sees it: every bare word that names an element (not a
+/// property `key=value`, a reference `name.` or `name.pad`, caps `media/type,...`, or a bin's `(`/`)`) must
+/// be an installed element on the allow-list, and no two elements may have one name. GStreamer 1.22's
+/// parser can crash the process on descriptions with several missing elements and dangling references
+/// (SIGSEGV), and recurse without end linking a graph that loops back through a duplicated name (a stack
+/// overflow); a hostile template must not get that far.
+fn known_elements(text: &str) -> Result<(), TemplateError> {
+    let mut names = std::collections::HashSet::new();
+    let words = words(text);
+    for (i, w) in words.iter().cloned().enumerate() {
+        if let Some(name) = w.strip_prefix("name=") {
+            if !names.insert(name.trim_matches('"').to_string()) {
+                return Err(TemplateError::Parse(format!("two elements are named \"{name}\"")));
+            }
+            continue;
+        }
+        let bare = !w.contains('=') && !w.contains('.') && !w.contains('/') && !w.contains('"');
+        if !bare || ["!", "(", ")"].contains(&w.as_str()) {
+            continue;
+        }
+        let Some(factory) = gst::ElementFactory::find(&w) else {
+            return Err(TemplateError::Parse(format!("no element \"{w}\"")));
+        };
+        let class = factory.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or("").to_string();
+        if let Some(why) = factory_refusal(&w, &class) {
+            // Named by its `name=` if it has one, as the check after parsing names it.
+            let own = words[i + 1..].iter().take_while(|p| p.contains('=')).find_map(|p| p.strip_prefix("name="));
+            let element = own.map_or_else(|| w.clone(), |n| n.trim_matches('"').to_string());
+            return Err(TemplateError::Refused { element, factory: w, class, why });
+        }
+    }
+    Ok(())
+}
+
 /// Parses `text` as a launch description and checks every element in it (see the module docs).
 pub fn parse(text: &str) -> Result<gst::Pipeline, TemplateError> {
+    known_elements(text)?;
     let element = gst::parse::launch_full(text, None, gst::ParseFlags::FATAL_ERRORS)
         .map_err(|e| TemplateError::Parse(e.to_string()))?;
     let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| TemplateError::NotAPipeline)?;
@@ -113,6 +183,20 @@ fn check_bin(bin: &gst::Bin, appsinks: &mut Vec<String>) -> Result<(), TemplateE
     Ok(())
 }
 
+/// Why a factory may not be in a camera pipeline, if it may not (the allow-list by name and class).
+fn factory_refusal(factory_name: &str, class: &str) -> Option<&'static str> {
+    let by_name = ALLOWED_FACTORIES.contains(&factory_name);
+    let refused_word = REFUSED_CLASS_WORDS.iter().any(|w| class.split('/').any(|part| part == *w));
+    if !by_name && (refused_word || !ALLOWED_CLASSES.iter().any(|c| class.starts_with(c))) {
+        return Some(if refused_word {
+            "it can write, send or encode data"
+        } else {
+            "it is not on the allow-list of sources, decoders and converters"
+        });
+    }
+    None
+}
+
 fn check_element(element: &gst::Element) -> Result<(), TemplateError> {
     let name = element.name().to_string();
     // A bin made by the parser for `( ... )`: its children are checked one by one.
@@ -136,14 +220,8 @@ fn check_element(element: &gst::Element) -> Result<(), TemplateError> {
     if factory_name == "bin" {
         return Ok(());
     }
-    let by_name = ALLOWED_FACTORIES.contains(&factory_name.as_str());
-    let refused_word = REFUSED_CLASS_WORDS.iter().any(|w| class.split('/').any(|part| part == *w));
-    if !by_name && (refused_word || !ALLOWED_CLASSES.iter().any(|c| class.starts_with(c))) {
-        return refuse(if refused_word {
-            "it can write, send or encode data"
-        } else {
-            "it is not on the allow-list of sources, decoders and converters"
-        });
+    if let Some(why) = factory_refusal(&factory_name, &class) {
+        return refuse(why);
     }
     if factory_name == "appsink" && name != "frames" {
         return refuse("the only appsink is iobox's own `frames`");
@@ -169,6 +247,27 @@ mod tests {
             Ok(_) => panic!("accepted: {text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn missing_elements_are_refused_before_gstreamer_parses_the_text() {
+        crate::capture::init().unwrap();
+        // A fuzzed template that made GStreamer 1.22's parser crash the process (SIGSEGV): two missing
+        // elements and a dangling reference.
+        let crash = "apps psink name=frames t. ! queue leaky=downstream ! videoconvert ! jpegenc ! multifilesication=raw-%05d.jpg";
+        let e = parse(crash).unwrap_err().to_string();
+        assert!(e.contains("no element \"apps\""), "{e}");
+        let e = parse("videotestsrc ! videoconvrt ! appsink name=frames").unwrap_err().to_string();
+        assert!(e.contains("no element \"videoconvrt\""), "{e}");
+        // Quoted values, caps, references and bins are not element names.
+        assert_eq!(words("a p=\"x ! y\" ! b"), ["a", "p=\"x ! y\"", "!", "b"]);
+        known_elements(
+            "videotestsrc ! video/x-raw,width=64 ! queue name=q q. ! ( videoconvert ) ! appsink name=frames",
+        )
+        .unwrap();
+        // A loop back through a duplicated name made GStreamer's linking recurse until the stack ran out.
+        let e = parse("videotestsrc ! queue name=t ! videoconvert ! queue name=t ! appsink name=frames").unwrap_err();
+        assert!(e.to_string().contains("two elements are named \"t\""), "{e}");
     }
 
     #[test]
