@@ -514,7 +514,7 @@ mod tests {
         // A person's head region held for 5 frames; from the next frame on a face box, inside it and held
         // for 2, is found on every frame. The head region must stay blurred for its whole hold, and the
         // face box must not replace it.
-        let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured_at: std::time::SystemTime::now(), fps: None };
+        let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured: std::time::Duration::ZERO, fps: None };
         let pixels = image::RgbImage::new(640, 480);
         let mut anonymizer = Anonymizer::new(BlurConfig { hold_frames: 2, margin: 0.0, ..BlurConfig::default() });
         let head = BoxInImage::new(100.0, 50.0, 325.0, 174.0);
@@ -557,7 +557,7 @@ mod tests {
         let big = image::imageops::resize(&photo, 1280, 850, image::imageops::Triangle);
         let (noisy, _) = noise(1280, 720, 0, 7);
         let noisy = image::RgbImage::from_raw(1280, 720, noisy).unwrap();
-        let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured_at: std::time::SystemTime::now(), fps: None };
+        let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured: std::time::Duration::ZERO, fps: None };
         let strength = BlurConfig::default().strength;
         let mut scratch = Scratch::default();
         let mut failed = Vec::new();

@@ -29,6 +29,7 @@
 //!   k-suppressed figures, heatmaps, anonymized previews, calibration overlays, OpenAPI).
 //! - [`geometry`]: boxes and points with their coordinate space in their names.
 //! - [`stats`], [`stop`], [`paths`]: timing rings, the shared stop request, finding bundled files.
+//! - [`clock`]: the run's time, injectable: monotonic for durations, anchored once to the wall clock.
 
 pub mod alerts;
 pub mod anonymize;
@@ -36,6 +37,7 @@ pub mod behaviour;
 pub mod buckets;
 pub mod calibration;
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod fuse;
 #[cfg(test)]

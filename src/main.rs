@@ -638,7 +638,8 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
         )?),
         None => None,
     };
-    let options = RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64), live };
+    let options =
+        RunOptions { max_duration: args.duration.map(std::time::Duration::from_secs_f64), live, ..Default::default() };
     let report = run(&config, &stop, &options)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?)?;

@@ -2,19 +2,18 @@
 //! started again with exponential backoff, and never affects any other camera.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::queue::{FrameSender, QueuePolicy};
+use super::queue::QueuePolicy;
+use super::source::{CameraState, CameraStatus, FrameSource, SourceContext, retry_with_backoff};
 use super::{Error, Frame, FrameMeta, Pixels, Result};
-use crate::stop::Stop;
 
 /// What kind of source a camera is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -102,7 +101,7 @@ impl SourceSpec {
     }
 
     /// Reconnect after errors and end-of-stream?
-    fn reconnects(&self) -> bool {
+    pub(super) fn reconnects(&self) -> bool {
         self.kind.is_live()
     }
 
@@ -237,175 +236,48 @@ fn file_uri(path: &Path, camera: &str) -> Result<String> {
 }
 
 /// What a camera is doing now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CameraState {
-    Starting,
-    Running,
-    /// Waiting to reconnect after the error in `CameraStatus::last_error`.
-    Reconnecting,
-    /// The source ended normally (a file reached its end, or a stop was requested).
-    Ended,
-    /// The source failed and will not be retried (files).
-    Failed,
-}
-
-/// Live counters and state of one camera, shared with the rest of the process.
-#[derive(Debug)]
-pub struct CameraStatus {
-    pub name: String,
-    pub frames: AtomicU64,
-    pub reconnects: AtomicU64,
-    /// Length of the stream in milliseconds when the source knows it (files), else 0.
-    pub duration_ms: AtomicU64,
-    /// Stream position of the newest frame, in milliseconds.
-    pub position_ms: AtomicU64,
-    state: Mutex<CameraState>,
-    last_error: Mutex<Option<String>>,
-}
-
-impl CameraStatus {
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            frames: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            duration_ms: AtomicU64::new(0),
-            position_ms: AtomicU64::new(0),
-            state: Mutex::new(CameraState::Starting),
-            last_error: Mutex::new(None),
-        }
-    }
-
-    pub fn state(&self) -> CameraState {
-        self.state.lock().map(|s| s.clone()).unwrap_or(CameraState::Failed)
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
-    }
-
-    pub(crate) fn set_state(&self, state: CameraState) {
-        if let Ok(mut s) = self.state.lock() {
-            *s = state;
-        }
-    }
-
-    pub(crate) fn set_error(&self, error: &str) {
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(error.to_string());
-        }
-    }
-}
-
-/// A running camera.
-pub struct CameraHandle {
-    pub status: Arc<CameraStatus>,
-    thread: JoinHandle<Result<()>>,
-}
-
-impl CameraHandle {
-    /// Waits for the camera's thread: `Err` if the source failed for good.
-    pub fn join(self) -> Result<()> {
-        self.thread.join().unwrap_or_else(|_| {
-            Err(Error::Stream {
-                camera: format!("camera '{}'", self.status.name),
-                message: "capture thread panicked".into(),
-            })
-        })
-    }
-}
-
-/// Starts a camera on its own supervisor thread, pushing frames into `tx` until it ends or `stop` is set.
-pub fn spawn(spec: SourceSpec, camera_index: usize, tx: FrameSender, stop: Stop) -> Result<CameraHandle> {
-    super::init()?;
-    let status = Arc::new(CameraStatus::new(&spec.name));
-    let thread_status = status.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("cam-{}", spec.name))
-        .spawn(move || {
-            let result = if spec.kind == SourceKind::Usb {
-                super::usb::supervise(&spec, camera_index, &tx, &stop, &thread_status)
-            } else {
-                supervise(&spec, camera_index, &tx, &stop, &thread_status)
-            };
-            match &result {
-                Ok(()) => thread_status.set_state(CameraState::Ended),
-                Err(e) => {
-                    thread_status.set_error(&e.to_string());
-                    thread_status.set_state(CameraState::Failed);
-                }
-            }
-            result
-        })
-        .map_err(|e| Error::Stream {
-            camera: format!("camera '{}'", status.name),
-            message: format!("cannot start thread: {e}"),
-        })?;
-    Ok(CameraHandle { status, thread })
-}
-
 /// Why one pipeline run ended.
 enum Ended {
     Eos,
     Stopped,
 }
 
-/// Runs `attempt` until the source ends, retrying live sources with exponential backoff (reset when an
-/// attempt delivered frames, counted in `status.frames`). `attempt` returns whether it stopped on request.
-pub(super) fn retry_with_backoff(
-    spec: &SourceSpec,
-    stop: &Stop,
-    status: &CameraStatus,
-    mut attempt: impl FnMut() -> Result<bool>,
-) -> Result<()> {
-    const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        if stop.requested() {
-            return Ok(());
-        }
-        status.set_state(CameraState::Starting);
-        let before = status.frames.load(Ordering::Relaxed);
-        let outcome = attempt();
-        if status.frames.load(Ordering::Relaxed) > before {
-            backoff = FIRST_BACKOFF;
-        }
-        match outcome {
-            Ok(true) => return Ok(()),                        // stopped on request
-            Ok(false) if !spec.reconnects() => return Ok(()), // a file reached its end
-            Ok(false) => {
-                tracing::warn!(camera = %spec.name, "stream ended; reconnecting in {:.1} s", backoff.as_secs_f32());
-                status.set_error("stream ended");
-            }
-            Err(e) if !spec.reconnects() => return Err(e),
-            Err(e) => {
-                tracing::warn!(camera = %spec.name, "{e}; reconnecting in {:.1} s", backoff.as_secs_f32());
-                status.set_error(&e.to_string());
-            }
-        }
-        status.set_state(CameraState::Reconnecting);
-        if stop.sleep(backoff) {
-            return Ok(());
-        }
-        status.reconnects.fetch_add(1, Ordering::Relaxed);
-        backoff = (backoff * 2).min(spec.reconnect_max);
+/// A camera read through a GStreamer pipeline: the built-in template for its kind, or its own.
+pub struct GstSource {
+    spec: SourceSpec,
+}
+
+impl GstSource {
+    pub fn new(spec: SourceSpec) -> Self {
+        Self { spec }
     }
 }
 
-fn supervise(
-    spec: &SourceSpec,
-    camera_index: usize,
-    tx: &FrameSender,
-    stop: &Stop,
-    status: &Arc<CameraStatus>,
-) -> Result<()> {
-    // Checked once before the first attempt: a template that is refused or a file that is missing is not
-    // retried.
-    let (_, _, description) = spec.build_pipeline()?;
-    tracing::debug!(camera = %spec.name, %description, "pipeline");
-    retry_with_backoff(spec, stop, status, || {
-        run_once(spec, camera_index, tx, stop, status).map(|e| matches!(e, Ended::Stopped))
-    })
+impl FrameSource for GstSource {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn queue_policy(&self) -> QueuePolicy {
+        self.spec.queue_policy()
+    }
+
+    fn stream_timed(&self) -> bool {
+        self.spec.kind == SourceKind::File && !self.spec.realtime
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        super::init()
+    }
+
+    fn run(&mut self, ctx: &SourceContext<'_>) -> Result<()> {
+        let spec = &self.spec;
+        // Checked once before the first attempt: a template that is refused or a file that is missing is
+        // not retried.
+        let (_, _, description) = spec.build_pipeline()?;
+        tracing::debug!(camera = %spec.name, %description, "pipeline");
+        retry_with_backoff(spec, ctx.stop, ctx.status, || run_once(spec, ctx).map(|e| matches!(e, Ended::Stopped)))
+    }
 }
 
 /// Caps seen last, so the video layout is parsed once per caps change rather than once per frame.
@@ -441,13 +313,8 @@ fn frame_from_sample(sample: &gst::Sample, layout: &mut Option<Layout>) -> std::
     Ok((buffer, (l.width, l.height, l.stride, l.fps)))
 }
 
-fn run_once(
-    spec: &SourceSpec,
-    camera_index: usize,
-    tx: &FrameSender,
-    stop: &Stop,
-    status: &Arc<CameraStatus>,
-) -> Result<Ended> {
+fn run_once(spec: &SourceSpec, ctx: &SourceContext<'_>) -> Result<Ended> {
+    let SourceContext { camera_index, tx, stop, status, clock } = *ctx;
     let camera = spec.label();
     let (pipeline, appsink, _) = spec.build_pipeline()?;
 
@@ -459,6 +326,7 @@ fn run_once(
     let sink_tx = tx.clone();
     let sink_status = status.clone();
     let sink_stop = stop.clone();
+    let sink_clock = clock.clone();
     let mut layout: Option<Layout> = None;
     let copies = Arc::new(AtomicU64::new(0));
     let sink_copies = copies.clone();
@@ -488,7 +356,7 @@ fn run_once(
                     return Err(gst::FlowError::Error);
                 }
                 let seq = sink_status.frames.fetch_add(1, Ordering::Relaxed);
-                let meta = FrameMeta { camera: camera_index, seq, pts, captured_at: SystemTime::now(), fps };
+                let meta = FrameMeta { camera: camera_index, seq, pts, captured: sink_clock.monotonic(), fps };
                 let frame = Frame { pixels: Pixels::Gst(mapped), width, height, stride, meta };
                 sink_tx.push(frame).map_err(|_| gst::FlowError::Eos)?;
                 Ok(gst::FlowSuccess::Ok)

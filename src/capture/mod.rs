@@ -14,18 +14,21 @@
 pub mod encode;
 pub mod gst_source;
 pub mod queue;
+pub mod source;
 pub mod still;
 pub mod template_check;
+pub mod test_source;
 pub mod usb;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crossbeam::queue::ArrayQueue;
 
-pub use gst_source::{CameraHandle, CameraState, CameraStatus, SourceKind, SourceSpec};
+pub use gst_source::{GstSource, SourceKind, SourceSpec};
 pub use queue::{FrameReceiver, FrameSender, QueuePolicy, QueueStats};
+pub use source::{CameraHandle, CameraState, CameraStatus, FrameSource, SourceContext};
 
 /// Errors at the capture boundary. Each names the camera or file it is about: `camera` holds a label such
 /// as `camera 'door'` or `video file /path/clip.mp4` (see [`SourceSpec::label`]).
@@ -64,8 +67,21 @@ pub fn init() -> Result<()> {
 pub fn open_file(path: &std::path::Path, stop: &crate::stop::Stop) -> Result<(FrameReceiver, CameraHandle)> {
     let spec = SourceSpec::new("file", SourceKind::File, path.to_string_lossy());
     let (tx, rx) = queue::frame_queue(4, spec.queue_policy());
-    let handle = gst_source::spawn(spec, 0, tx, stop.clone())?;
+    let handle = source::start(Box::new(GstSource::new(spec)), 0, tx, stop.clone(), crate::clock::system())?;
     Ok((rx, handle))
+}
+
+/// Starts a configured camera (see [`source_for`]) on its own thread, timed by the system clock.
+pub fn spawn(spec: &SourceSpec, camera_index: usize, tx: FrameSender, stop: crate::stop::Stop) -> Result<CameraHandle> {
+    source::start(source_for(spec), camera_index, tx, stop, crate::clock::system())
+}
+
+/// The source a configured camera reads from: nokhwa for `kind = "usb"`, else a GStreamer pipeline.
+pub fn source_for(spec: &SourceSpec) -> Box<dyn FrameSource> {
+    match spec.kind {
+        SourceKind::Usb => Box::new(usb::UsbSource::new(spec.clone())),
+        _ => Box::new(GstSource::new(spec.clone())),
+    }
 }
 
 /// Bytes per row of a packed RGB image as GStreamer lays it out by default (rows padded to 4 bytes).
@@ -82,8 +98,9 @@ pub struct FrameMeta {
     pub seq: u64,
     /// Stream position, where the source has one.
     pub pts: Option<Duration>,
-    /// Wall-clock time at which the frame reached the queue.
-    pub captured_at: SystemTime,
+    /// When the frame reached the queue: the run clock's monotonic time ([`crate::clock::Clock::monotonic`]);
+    /// the run loop turns it into wall time with its [`crate::clock::Timeline`].
+    pub captured: Duration,
     /// Frames per second as the source negotiated it, if known.
     pub fps: Option<f64>,
 }

@@ -134,10 +134,10 @@ impl FrameReceiver {
 mod tests {
     use super::*;
     use crate::capture::FrameMeta;
-    use std::time::SystemTime;
+    use std::time::Duration;
 
     fn frame(seq: u64) -> Frame {
-        let meta = FrameMeta { camera: 0, seq, pts: None, captured_at: SystemTime::now(), fps: None };
+        let meta = FrameMeta { camera: 0, seq, pts: None, captured: Duration::ZERO, fps: None };
         Frame::from_vec(vec![0; 12], 1, 1, 4, meta)
     }
 

@@ -1,7 +1,6 @@
 //! Still images in and out (JPEG and PNG), for `iobox blur photo.jpg out.jpg` and for pictures.
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use super::{Error, Frame, FrameMeta, Result, RgbView};
 
@@ -49,7 +48,7 @@ pub fn decode_image(bytes: &[u8], what: &Path) -> Result<image::RgbImage> {
 /// Reads a JPEG or PNG into a frame of camera 0.
 pub fn read(path: &Path) -> Result<Frame> {
     let img = open_image(path)?;
-    let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured_at: SystemTime::now(), fps: None };
+    let meta = FrameMeta { camera: 0, seq: 0, pts: None, captured: std::time::Duration::ZERO, fps: None };
     Ok(Frame::from_rgb_image(&img, meta))
 }
 

@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use crossbeam::queue::ArrayQueue;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
 
-use super::gst_source::{CameraState, CameraStatus, SourceSpec, retry_with_backoff};
-use super::queue::FrameSender;
-use super::{Error, Frame, FrameMeta, Pixels, PooledVec, Result};
-use crate::stop::Stop;
+use super::queue::QueuePolicy;
+use super::source::{CameraState, FrameSource, SourceContext, retry_with_backoff};
+use super::{Error, Frame, FrameMeta, Pixels, PooledVec, Result, SourceSpec};
 
 /// The camera index from `uri`: "0", "1", ... or "/dev/videoN".
 pub fn parse_index(uri: &str) -> Option<u32> {
@@ -27,29 +25,43 @@ pub fn list() -> Result<Vec<String>> {
         .map_err(|e| Error::Usb { index: 0, message: e.to_string() })
 }
 
-pub(super) fn supervise(
-    spec: &SourceSpec,
-    camera_index: usize,
-    tx: &FrameSender,
-    stop: &Stop,
-    status: &Arc<CameraStatus>,
-) -> Result<()> {
-    let index = parse_index(&spec.uri).ok_or_else(|| Error::Usb {
-        index: 0,
-        message: format!("{}: uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.label(), spec.uri),
-    })?;
-    let pool = Arc::new(ArrayQueue::new(4));
-    retry_with_backoff(spec, stop, status, || run_once(index, camera_index, tx, stop, status, &pool).map(|()| true))
+/// A USB camera read with nokhwa; `uri` is its index.
+pub struct UsbSource {
+    spec: SourceSpec,
 }
 
-fn run_once(
-    index: u32,
-    camera_index: usize,
-    tx: &FrameSender,
-    stop: &Stop,
-    status: &CameraStatus,
-    pool: &Arc<ArrayQueue<Vec<u8>>>,
-) -> Result<()> {
+impl UsbSource {
+    pub fn new(spec: SourceSpec) -> Self {
+        Self { spec }
+    }
+}
+
+impl FrameSource for UsbSource {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn queue_policy(&self) -> QueuePolicy {
+        QueuePolicy::DropOldest
+    }
+
+    fn stream_timed(&self) -> bool {
+        false
+    }
+
+    fn run(&mut self, ctx: &SourceContext<'_>) -> Result<()> {
+        let spec = &self.spec;
+        let index = parse_index(&spec.uri).ok_or_else(|| Error::Usb {
+            index: 0,
+            message: format!("{}: uri {:?} is not a camera index (0, 1, ...) or /dev/videoN", spec.label(), spec.uri),
+        })?;
+        let pool = Arc::new(ArrayQueue::new(4));
+        retry_with_backoff(spec, ctx.stop, ctx.status, || run_once(index, ctx, &pool).map(|()| true))
+    }
+}
+
+fn run_once(index: u32, ctx: &SourceContext<'_>, pool: &Arc<ArrayQueue<Vec<u8>>>) -> Result<()> {
+    let SourceContext { camera_index, tx, stop, status, clock } = *ctx;
     let usb_err = |message: String| Error::Usb { index, message };
     let device = format!("/dev/video{index}");
     if !std::path::Path::new(&device).exists() {
@@ -71,7 +83,7 @@ fn run_once(
         data.resize(stride * height as usize, 0);
         raw.decode_image_to_buffer::<RgbFormat>(&mut data).map_err(|e| usb_err(e.to_string()))?;
         let seq = status.frames.fetch_add(1, Ordering::Relaxed);
-        let meta = FrameMeta { camera: camera_index, seq, pts: None, captured_at: SystemTime::now(), fps: Some(fps) };
+        let meta = FrameMeta { camera: camera_index, seq, pts: None, captured: clock.monotonic(), fps: Some(fps) };
         let frame =
             Frame { pixels: Pixels::Owned(PooledVec { data, pool: Some(pool.clone()) }), width, height, stride, meta };
         if tx.push(frame).is_err() {

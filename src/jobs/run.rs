@@ -1,4 +1,12 @@
-//! `iobox run`: the appliance. Cameras -> per-camera queues -> workers (faces, blur) -> store.
+//! `iobox run`: the appliance, one store. Sources -> per-camera queues -> workers (perceive: faces, blur,
+//! people, tracks) -> the store's fusion -> behaviour -> the database.
+//!
+//! The loop sees cameras only as [`FrameSource`]s and time only through a [`Clock`]: `iobox run` gives it
+//! the configured GStreamer and nokhwa cameras and the system clock, a test can give it
+//! [`TestSource`](crate::capture::test_source::TestSource)s and a
+//! [`ManualClock`](crate::clock::ManualClock) and run the whole store without GStreamer. Stored times are
+//! the wall clock at the start of the run plus monotonic time since (a file read faster than real time:
+//! plus its stream position), so a dwell never stretches or shrinks when the wall clock is set.
 //!
 //! Each camera runs on its own supervised capture thread; a camera that fails is retried (live) or
 //! reported (files) without touching the others. Workers own their models; camera `i` is handled by
@@ -6,15 +14,15 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::Select;
 use serde::Serialize;
 
 use crate::behaviour::{Behaviour, Event, Observation};
-use crate::capture::SourceKind;
 use crate::capture::encode::VideoWriter;
-use crate::capture::{self, CameraHandle, CameraState, FrameReceiver};
+use crate::capture::{self, CameraHandle, CameraState, FrameReceiver, FrameSource};
+use crate::clock::{Clock, Timeline};
 use crate::config::Config;
 use crate::fuse::{FusionEvent, StoreFusion};
 use crate::infer::ModelSource;
@@ -29,6 +37,8 @@ use super::JobError;
 pub struct RunOptions {
     /// Stop after this long (otherwise run until every camera ends or a stop is requested).
     pub max_duration: Option<Duration>,
+    /// The run's time (the system clock when `None`).
+    pub clock: Option<Arc<dyn Clock>>,
     /// Share the latest anonymized still of each camera and the alerts with a dashboard in this process.
     pub live: Option<std::sync::Arc<crate::live::Live>>,
 }
@@ -121,8 +131,33 @@ struct WorkerTotals {
     stages: StageSummary,
 }
 
+/// Runs the configured cameras.
 pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunReport, JobError> {
+    let sources = config.cameras.iter().map(|c| capture::source_for(&c.source)).collect();
+    run_sources(config, sources, stop, options)
+}
+
+/// Runs the store with `sources[i]` as the frames of `config.cameras[i]` (its calibration, queue and
+/// outputs stay as configured).
+pub fn run_sources(
+    config: &Config,
+    sources: Vec<Box<dyn FrameSource>>,
+    stop: &Stop,
+    options: &RunOptions,
+) -> Result<RunReport, JobError> {
     let started = Instant::now();
+    if sources.len() != config.cameras.len()
+        || sources.iter().zip(&config.cameras).any(|(s, c)| s.name() != c.source.name)
+    {
+        let given: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+        return Err(JobError::Usage(format!(
+            "{} sources ({}) for {} configured cameras",
+            sources.len(),
+            given.join(", "),
+            config.cameras.len()
+        )));
+    }
+    let timeline = Arc::new(Timeline::new(options.clock.clone().unwrap_or_else(crate::clock::system)));
     crate::infer::runtime::ensure_loaded(config.onnxruntime.as_deref())?;
     let mut models = ModelSource::new(
         config.models_dir.clone().or_else(crate::infer::find_models_dir).unwrap_or_else(|| "models".into()),
@@ -166,16 +201,18 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     if let (Some(a), Some(live)) = (alerts.as_mut(), options.live.clone()) {
         a.set_sink(std::sync::Arc::new(move |alert| live.push_alert(alert)));
     }
-    let run_start_ms = crate::store::writer::now_ms();
+    let run_start_ms = timeline.now_ms();
 
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
     let mut slots: Vec<Vec<CameraSlot>> = (0..config.workers).map(|_| Vec::new()).collect();
     let mut start_errors: Vec<Option<String>> = vec![None; names.len()];
     let mut queue_stats = Vec::with_capacity(names.len());
-    for (i, cam) in config.cameras.iter().enumerate() {
-        let (tx, rx) = capture::queue::frame_queue(cam.queue_depth, cam.source.queue_policy());
+    for (i, (cam, source)) in config.cameras.iter().zip(sources).enumerate() {
+        let policy = source.queue_policy();
+        let stream_timed = source.stream_timed();
+        let (tx, rx) = capture::queue::frame_queue(cam.queue_depth, policy);
         queue_stats.push(rx.stats().clone());
-        match capture::gst_source::spawn(cam.source.clone(), i, tx, stop.clone()) {
+        match capture::source::start(source, i, tx, stop.clone(), timeline.clock().clone()) {
             Ok(h) => handles.push(Some(h)),
             Err(e) => {
                 tracing::error!(camera = %cam.source.name, "{e}");
@@ -188,7 +225,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             index: i,
             name: cam.source.name.clone(),
             rx,
-            drops_when_behind: cam.source.queue_policy() == capture::queue::QueuePolicy::DropOldest,
+            drops_when_behind: policy == capture::queue::QueuePolicy::DropOldest,
             perception: CameraPerception::new(config.blur, config.perception.tracker, calibrations[i].take()),
             recorder: None,
             record_path: fill(&config.record),
@@ -206,7 +243,7 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
             fusion_events: Vec::new(),
             events: Vec::new(),
             events_out: 0,
-            file_clock: (cam.source.kind == SourceKind::File && !cam.source.realtime).then_some(run_start_ms),
+            file_clock: stream_timed.then_some(run_start_ms),
             last_ms: run_start_ms,
             finished: false,
             alerts: alerts.as_ref().and_then(|a| a.for_camera(&cam.source.name)),
@@ -220,7 +257,8 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
     let mut worker_threads = Vec::new();
     for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
         let records = writer.sender();
-        let outputs = Outputs { snapshot_every, live: options.live.clone(), fusion: fusion.clone() };
+        let outputs =
+            Outputs { snapshot_every, live: options.live.clone(), fusion: fusion.clone(), timeline: timeline.clone() };
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
@@ -229,10 +267,20 @@ pub fn run(config: &Config, stop: &Stop, options: &RunOptions) -> Result<RunRepo
         );
     }
 
-    // Watch the deadline; workers end when their cameras end.
+    // Watch the deadline and the wall clock; workers end when their cameras end.
+    let mut wall_checked = Instant::now();
     while !worker_threads.iter().all(|t| t.is_finished()) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             stop.request();
+        }
+        if wall_checked.elapsed() >= Duration::from_secs(10) {
+            wall_checked = Instant::now();
+            if let Some(step) = timeline.follow_wall() {
+                tracing::warn!(
+                    "the wall clock was set {:+.1} s; stored times follow it from now",
+                    step as f64 / 1000.0
+                );
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -308,6 +356,8 @@ struct Outputs {
     live: Option<std::sync::Arc<crate::live::Live>>,
     /// The store's fusion, shared by every worker.
     fusion: Arc<Mutex<Store>>,
+    /// Wall times for the frames' monotonic capture times.
+    timeline: Arc<Timeline>,
 }
 
 /// The store's fusion and the visits it has ended so far.
@@ -353,10 +403,8 @@ fn worker_loop(
         next = i + 1;
         let slot = &mut cams[i];
         let meta = frame.meta;
-        let at_ms = match (slot.file_clock, meta.pts) {
-            (Some(start), Some(pts)) => start + pts.as_millis() as i64,
-            _ => meta.captured_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
-        };
+        // Never before the camera's previous frame: behaviour's durations only grow.
+        let at_ms = frame_time_ms(slot.file_clock, &meta, &outputs.timeline).max(slot.last_ms);
         // Behind: on average a frame is waiting for every open camera of this worker that would drop
         // frames (a file read as fast as possible only waits).
         let live = cams.iter().filter(|c| c.open && c.drops_when_behind);
@@ -423,6 +471,15 @@ fn worker_loop(
             })
             .collect(),
         stages: perception.summary(),
+    }
+}
+
+/// When a frame was seen, in wall ms: a stream-timed source's start plus the frame's stream position, else
+/// the frame's monotonic capture time on the run's timeline.
+fn frame_time_ms(stream_start_ms: Option<i64>, meta: &capture::FrameMeta, timeline: &Timeline) -> i64 {
+    match (stream_start_ms, meta.pts) {
+        (Some(start), Some(pts)) => start + pts.as_millis() as i64,
+        _ => timeline.wall_ms_at(meta.captured),
     }
 }
 

@@ -16,7 +16,7 @@ fn a_live_test_source_delivers_frames_of_the_configured_size_and_drops_when_the_
     assert_eq!(spec.queue_policy(), QueuePolicy::DropOldest);
     let (tx, rx) = capture::queue::frame_queue(2, spec.queue_policy());
     let stop = Stop::new();
-    let cam = capture::gst_source::spawn(spec, 0, tx, stop.clone()).unwrap();
+    let cam = capture::spawn(&spec, 0, tx, stop.clone()).unwrap();
     let first = rx.recv_timeout(Duration::from_secs(10)).unwrap().expect("a frame within 10 s");
     assert_eq!((first.width(), first.height()), (320, 240));
     assert_eq!(first.meta.fps, Some(30.0));

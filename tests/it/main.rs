@@ -17,3 +17,4 @@ mod privacy;
 mod report;
 mod rtsp;
 mod server;
+mod store_loop;

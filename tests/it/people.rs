@@ -18,7 +18,7 @@ struct GtPerson {
 }
 
 fn meta() -> FrameMeta {
-    FrameMeta { camera: 0, seq: 0, pts: None, captured_at: std::time::SystemTime::now(), fps: None }
+    FrameMeta { camera: 0, seq: 0, pts: None, captured: std::time::Duration::ZERO, fps: None }
 }
 
 fn crowd_truth() -> Vec<(String, Vec<GtPerson>)> {
