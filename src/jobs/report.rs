@@ -577,13 +577,14 @@ fn visits_section(r: &Report) -> Section {
             figure(v.median_duration_ms, Cell::Ms),
             figure(v.p90_duration_ms, |ms| Cell::Ms(ms as f64)),
             figure(v.camera_tracks_per_visit, Cell::Num),
+            Cell::Int(v.buckets_suppressed),
         ],
         suppressed: v.suppressed,
     };
     section(
         "visits",
         "Store visits (each person once, however many cameras saw them; duration from first to last sight)",
-        &["visits", "median_duration_ms", "p90_duration_ms", "camera_tracks_per_visit"],
+        &["visits", "median_duration_ms", "p90_duration_ms", "camera_tracks_per_visit", left_out(r)],
         0,
         vec![row],
     )

@@ -95,6 +95,9 @@ pub(crate) struct Overview {
     pub footfall_per_hour: Vec<Hourly>,
     /// The people in the store now (entered minus exited today, each visit once).
     pub store_occupancy: query::StoreOccupancy,
+    /// Store visits that began in the period (each person once however many cameras saw them) and how
+    /// long they lasted.
+    pub visits: query::Visits,
     /// The newest occupancy sample of each zone (within a minute of the newest sample stored).
     pub occupancy: Vec<LiveCount>,
     /// The newest sample of each queue zone.
@@ -112,6 +115,7 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
     let (
         query::Movements { entries_exits, footfall_per_hour: footfall },
         store_occupancy,
+        visits,
         occupancy,
         live_queues,
         queues,
@@ -120,6 +124,7 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
             Ok((
                 query::movements(c, period, k)?,
                 query::store_occupancy(c, now, k)?,
+                query::visits(c, period, k)?,
                 query::latest_occupancy(c, LIVE_WINDOW_MS, k)?,
                 query::latest_queues(c, LIVE_WINDOW_MS, k)?,
                 query::queues(c, period, k)?,
@@ -159,6 +164,7 @@ pub(crate) async fn overview_data(state: &AppState, raw: Option<&str>) -> Result
             .map(|row| Hourly { hour: local_rfc3339(row.hour_start_ms).unwrap_or_default(), row })
             .collect(),
         store_occupancy,
+        visits,
         occupancy,
         live_queues,
         queues,

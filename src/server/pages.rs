@@ -174,10 +174,17 @@ pub(crate) async fn overview(
             b,
             "<section class=\"cards\"><div class=\"card\" id=\"entries\"><h2>Entries</h2><p class=\"big\">{}</p></div>\
              <div class=\"card\" id=\"exits\"><h2>Exits</h2><p class=\"big\">{}</p></div>\
-             <div class=\"card\" id=\"inside\"><h2>In the store now</h2><p class=\"big\">{}</p></div></section>",
+             <div class=\"card\" id=\"inside\"><h2>In the store now</h2><p class=\"big\">{}</p></div>\
+             <div class=\"card\" id=\"visits\"><h2>Visits</h2><p class=\"big\">{}</p><p>{}</p></div></section>",
             opt(store.and_then(|m| m.entries), |v| v.to_string()),
             opt(store.and_then(|m| m.exits), |v| v.to_string()),
             opt(o.store_occupancy.people, |v| v.to_string()),
+            opt(o.visits.visits, |v| v.to_string()),
+            match (o.visits.visits, o.visits.median_duration_ms) {
+                (Some(0), _) => String::new(),
+                (_, Some(ms)) => format!("typical length {}", secs(ms)),
+                _ => "length hidden: fewer than k people".into(),
+            },
         );
         let cols: Vec<(String, Option<f64>)> = o
             .footfall_per_hour

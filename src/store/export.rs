@@ -45,12 +45,44 @@ pub struct Table {
     pub name: &'static str,
     pub columns: &'static [Column],
     sql: &'static str,
+    /// The schema version that created the table: an older database exports it empty.
+    since_schema: i64,
 }
 
 use Kind::{Int, Real, Text};
 
 /// Every table `iobox export` writes, in that order.
 pub const TABLES: &[Table] = &[
+    // The store first: each person's visit once, however many cameras saw them, then which camera tracks
+    // made it up (the drill-down into the per-camera tables below).
+    Table {
+        name: "visits",
+        columns: &[
+            col("run_id", Int),
+            col("store_track", Text),
+            time("start_ms"),
+            time("end_ms"),
+            col("duration_ms", Int),
+            col("camera_tracks", Int),
+        ],
+        sql: "SELECT v.run_id, v.store_track, v.start_ms, v.end_ms, v.end_ms - v.start_ms, v.camera_tracks
+              FROM visits v WHERE v.start_ms >= ?1 AND v.start_ms < ?2 ORDER BY v.start_ms, v.rowid",
+        since_schema: 6,
+    },
+    Table {
+        name: "visit_members",
+        columns: &[
+            col("run_id", Int),
+            col("store_track", Text),
+            col("camera", Text),
+            col("track", Text),
+            time("joined_ms"),
+        ],
+        sql: "SELECT m.run_id, m.store_track, c.name, m.track, m.joined_ms
+              FROM visit_members m JOIN cameras c ON c.id = m.camera_id
+              WHERE m.joined_ms >= ?1 AND m.joined_ms < ?2 ORDER BY m.joined_ms, m.rowid",
+        since_schema: 7,
+    },
     Table {
         name: "events",
         columns: &[
@@ -67,12 +99,14 @@ pub const TABLES: &[Table] = &[
         sql: "SELECT e.id, e.run_id, c.name, e.kind, e.ts_ms, e.track, e.place, e.direction, e.duration_ms
               FROM events e JOIN cameras c ON c.id = e.camera_id
               WHERE e.ts_ms >= ?1 AND e.ts_ms < ?2 ORDER BY e.ts_ms, e.id",
+        since_schema: 1,
     },
     Table {
         name: "occupancy",
         columns: &[col("run_id", Int), col("camera", Text), col("zone", Text), time("ts_ms"), col("count", Int)],
         sql: "SELECT o.run_id, c.name, o.zone, o.ts_ms, o.count FROM occupancy o JOIN cameras c ON c.id = o.camera_id
               WHERE o.ts_ms >= ?1 AND o.ts_ms < ?2 ORDER BY o.ts_ms",
+        since_schema: 1,
     },
     Table {
         name: "queue_samples",
@@ -88,6 +122,7 @@ pub const TABLES: &[Table] = &[
         sql: "SELECT q.run_id, c.name, q.zone, q.ts_ms, q.length, q.mean_wait_ms, q.max_wait_ms
               FROM queue_samples q JOIN cameras c ON c.id = q.camera_id
               WHERE q.ts_ms >= ?1 AND q.ts_ms < ?2 ORDER BY q.ts_ms",
+        since_schema: 1,
     },
     Table {
         name: "journeys",
@@ -103,6 +138,7 @@ pub const TABLES: &[Table] = &[
         sql: "SELECT j.id, j.run_id, c.name, j.track, j.start_ms, j.end_ms, j.zones
               FROM journeys j JOIN cameras c ON c.id = j.camera_id
               WHERE j.start_ms >= ?1 AND j.start_ms < ?2 ORDER BY j.start_ms, j.id",
+        since_schema: 1,
     },
     Table {
         name: "mood",
@@ -126,6 +162,7 @@ pub const TABLES: &[Table] = &[
                      m.surprise, m.neutral, m.samples, m.uncertain, m.tracks
               FROM mood m JOIN cameras c ON c.id = m.camera_id
               WHERE m.bucket_start_ms >= ?1 AND m.bucket_start_ms < ?2 ORDER BY m.bucket_start_ms",
+        since_schema: 1,
     },
     Table {
         name: "heat",
@@ -143,6 +180,7 @@ pub const TABLES: &[Table] = &[
         sql: "SELECT h.run_id, c.name, h.bucket_start_ms, h.cell_m, h.cx, h.cy, h.presence, h.dwell_ms, h.tracks
               FROM heat h JOIN cameras c ON c.id = h.camera_id
               WHERE h.bucket_start_ms >= ?1 AND h.bucket_start_ms < ?2 ORDER BY h.bucket_start_ms",
+        since_schema: 1,
     },
     Table {
         name: "frame_log",
@@ -157,6 +195,7 @@ pub const TABLES: &[Table] = &[
         sql: "SELECT f.run_id, c.name, f.ts_ms, f.seq, f.faces_blurred, f.frames_dropped
               FROM frame_log f JOIN cameras c ON c.id = f.camera_id
               WHERE f.ts_ms >= ?1 AND f.ts_ms < ?2 ORDER BY f.camera_id, f.ts_ms",
+        since_schema: 1,
     },
 ];
 
@@ -182,8 +221,12 @@ pub fn for_each_row<E: From<Error>>(
     let err = |source| Error::Sqlite { path: conn.path().unwrap_or("").into(), source };
     let n = table.columns.len();
     assert!(n <= MAX_COLUMNS, "table {} has too many columns", table.name);
+    let version = super::schema::version(conn).map_err(err)?;
+    if version < table.since_schema {
+        return Ok(0);
+    }
     // Faces seen but not read are counted from schema version 5 on; before, none were.
-    let sql = if super::schema::version(conn).map_err(err)? < 5 {
+    let sql = if version < 5 {
         std::borrow::Cow::Owned(table.sql.replace("m.uncertain", "0"))
     } else {
         std::borrow::Cow::Borrowed(table.sql)

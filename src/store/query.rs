@@ -322,7 +322,8 @@ pub fn movements(conn: &Connection, period: Period, k: u32) -> Result<Movements>
 }
 
 /// Store visits ([`crate::fuse`]): each person's camera tracks joined across the store's cameras, counted
-/// once however many cameras saw them. Group: the visits (each is one person).
+/// once however many cameras saw them. Group: the visits (each is one person), decided per bucket of the
+/// visits' starts like entries ([`super::series`]), so that a day minus its hours gives no visit away.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Visits {
     pub visits: Option<u64>,
@@ -333,24 +334,37 @@ pub struct Visits {
     /// lost and found the person again).
     pub camera_tracks_per_visit: Option<f64>,
     pub suppressed: bool,
+    /// Buckets with visits left out of the figures.
+    pub buckets_suppressed: u64,
 }
 
-/// The store visits that began in the period (none in a database from before visits were recorded).
+/// The store visits that began in the period (none in a database from before visits were recorded), from
+/// their released buckets.
 pub fn visits(conn: &Connection, period: Period, k: u32) -> Result<Visits> {
-    let mut durations = Vec::new();
-    let mut camera_tracks = 0u64;
+    let w = window(period);
+    // (start, visit, duration, camera tracks)
+    let mut rows: Vec<(i64, u64, i64, u64)> = Vec::new();
     if super::schema::version(conn).map_err(err(conn))? >= 6 {
         let mut stmt = conn
-            .prepare("SELECT end_ms - start_ms, camera_tracks FROM visits WHERE start_ms >= ?1 AND start_ms < ?2")
+            .prepare(
+                "SELECT start_ms, store_track, end_ms - start_ms, camera_tracks FROM visits
+                 WHERE start_ms >= ?1 AND start_ms < ?2",
+            )
             .map_err(err(conn))?;
-        let mut rows = stmt.query(params![period.from_ms, period.to_ms]).map_err(err(conn))?;
-        while let Some(r) = rows.next().map_err(err(conn))? {
-            durations.push(r.get::<_, i64>(0).map_err(err(conn))?.max(0));
-            camera_tracks += u(r.get(1).map_err(err(conn))?);
+        let mut q = stmt.query(params![w.from_ms, w.to_ms]).map_err(err(conn))?;
+        while let Some(r) = q.next().map_err(err(conn))? {
+            let e = err(conn);
+            let visit = track_key(r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(&e)?);
+            rows.push((r.get(0).map_err(&e)?, visit, r.get::<_, i64>(2).map_err(&e)?.max(0), u(r.get(3).map_err(&e)?)));
         }
     }
-    let n = durations.len() as u64;
-    let gate = Gate::new(k, &[n]);
+    let mut people: Vec<(i64, u64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    let decision = series::Decider::default().decide(&w, &mut people, k);
+    let shown: Vec<&(i64, u64, i64, u64)> = rows.iter().filter(|r| w.holds(r.0) && decision.shows(r.0)).collect();
+    let n = shown.len() as u64;
+    let mut durations: Vec<i64> = shown.iter().map(|r| r.2).collect();
+    let camera_tracks: u64 = shown.iter().map(|r| r.3).sum();
+    let gate = released_gate(k, &[n], &decision);
     let (_, median, p90) = dwell_stats(&mut durations);
     Ok(Visits {
         visits: gate.show(n),
@@ -358,6 +372,7 @@ pub fn visits(conn: &Connection, period: Period, k: u32) -> Result<Visits> {
         p90_duration_ms: gate.show(p90).filter(|_| n > 0),
         camera_tracks_per_visit: gate.show(share(camera_tracks, n)).filter(|_| n > 0),
         suppressed: gate.suppressed(),
+        buckets_suppressed: decision.suppressed,
     })
 }
 
@@ -1318,6 +1333,8 @@ mod tests {
                 send(Event::ShelfInteraction { zone: name("shelf"), track, start_ms: t, duration_ms: 2000 });
                 let zones = vec![name("entrance"), name("shelf")];
                 send(Event::Journey { track, zones, start_ms: t, end_ms: t + 40_000 });
+                let store = crate::fuse::StoreTrackId(0x9000 + u64::from(id + i));
+                tx.send(Record::Visit { store, start_ms: t, end_ms: t + 40_000, camera_tracks: 1 });
             }
             send(Event::HeatCell {
                 bucket_start_ms: at,
@@ -1358,8 +1375,10 @@ mod tests {
             let top = top_journeys(&conn, p, K, 5).unwrap();
             let heat = heat_cells(&conn, p, K, None).unwrap();
             let mood = mood_per_zone(&conn, p, K).unwrap();
+            let store = visits(&conn, p, K).unwrap();
             let first = |v: Option<u64>| v.unwrap_or(0);
             vec![
+                ("store visits", first(store.visits)),
                 ("dwell visits", dwell.first().map_or(0, |d| first(d.visits))),
                 ("dwell tracks", dwell.first().map_or(0, |d| first(d.tracks))),
                 ("interactions", touch.first().map_or(0, |t| first(t.interactions))),

@@ -304,7 +304,9 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 9] = [
+    ("visits", "start_ms"),
+    ("visit_members", "joined_ms"),
     ("events", "ts_ms"),
     ("occupancy", "ts_ms"),
     ("queue_samples", "ts_ms"),
@@ -335,6 +337,7 @@ fn csv_and_parquet_exports_hold_every_row() {
     }
     let count = |table: &str| int(&conn, &format!("SELECT COUNT(*) FROM {table}"));
     assert!(count("events") > 0 && count("journeys") > 0 && count("frame_log") > 1000);
+    assert!(count("visits") > 0 && count("visit_members") >= count("visits"));
 
     // CSV: a header, then one line per row, in time order.
     for (table, time) in TABLES {

@@ -597,6 +597,16 @@ fn every_endpoint_answers_what_the_database_holds() {
         .map(|h| h["entries"].as_i64().unwrap())
         .sum();
     assert_eq!(footfall, people);
+    // The store's visits lead: each person once, with the median length of a visit.
+    assert_eq!(o["visits"]["visits"], int(&conn, "SELECT COUNT(*) FROM visits"));
+    assert_eq!(o["visits"]["visits"], people);
+    let median = o["visits"]["median_duration_ms"].as_f64().unwrap();
+    let (shortest, longest) = conn
+        .query_row("SELECT MIN(end_ms - start_ms), MAX(end_ms - start_ms) FROM visits", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .unwrap();
+    assert!((shortest as f64..=longest as f64).contains(&median), "{median} outside {shortest}..{longest}");
     let newest = int(&conn, "SELECT MAX(ts_ms) FROM occupancy");
     let occ = o["occupancy"].as_array().unwrap();
     let zones_sampled =
@@ -1117,7 +1127,7 @@ fn a_real_browser_logs_in_and_sees_the_heatmap_and_its_legend() {
             // screenshots are kept for a person to look at.
             let mut pages = Vec::new();
             for (name, path, selector) in [
-                ("overview", "/?from=2000-01-01", "#entries"),
+                ("overview", "/?from=2000-01-01", "#visits"),
                 ("zones", "/zones?from=2000-01-01", "svg#dwell"),
                 ("journeys", "/journeys?from=2000-01-01", "svg#journeys"),
                 ("cameras", "/cameras", "img.preview"),
