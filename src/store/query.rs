@@ -1060,17 +1060,79 @@ impl HeatFamily {
 /// The people in the store now: the store visits that entered since local midnight minus those that
 /// exited, each counted once however many cameras see the door (`visit_members`; a camera track that
 /// joined no visit counts alone). A store closes every night, so the count starts from 0 each day, and it
-/// never goes below 0 (a person who left unseen is forgotten at midnight). Group: the people counted.
+/// never goes below 0 (a person who left unseen is forgotten at midnight). It starts from 0 again whenever
+/// the store was seen empty: for [`SEEN_EMPTY_MS`] no visit was open on any camera while a camera was
+/// running (someone who left through a door no camera counts is forgotten then). Group: the people counted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreOccupancy {
-    /// Counted from (local midnight), ms.
+    /// Counted from (local midnight, or the last time the store was seen empty), ms.
     pub since_ms: i64,
     pub people: Option<u64>,
     pub suppressed: bool,
 }
 
+/// How long no visit may be open, with a camera running, for the store to count as seen empty.
+pub const SEEN_EMPTY_MS: i64 = 60_000;
+
+/// The start of the latest stretch between `since_ms` and `now_ms` of at least [`SEEN_EMPTY_MS`] in which
+/// no store visit was open and some camera logged frames.
+fn seen_empty_since(conn: &Connection, since_ms: i64, now_ms: i64) -> Result<Option<i64>> {
+    if super::schema::version(conn).map_err(err(conn))? < 7 {
+        return Ok(None);
+    }
+    // Every visit that overlaps the day: ended ones from `visits`; open ones (members joined, not yet
+    // ended) until now in a run still going, or until their last member in a run that stopped without
+    // ending them.
+    let newest_run: Option<i64> = conn.query_row("SELECT MAX(id) FROM runs", [], |r| r.get(0)).map_err(err(conn))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT start_ms, end_ms FROM visits WHERE end_ms >= ?1 AND start_ms <= ?2
+             UNION ALL
+             SELECT MIN(m.joined_ms), CASE WHEN m.run_id = ?3 THEN ?2 ELSE MAX(m.joined_ms) END
+             FROM visit_members m
+             WHERE m.joined_ms >= ?1 - 86400000 AND m.joined_ms <= ?2 AND NOT EXISTS
+                   (SELECT 1 FROM visits v WHERE v.run_id = m.run_id AND v.store_track = m.store_track)
+             GROUP BY m.run_id, m.store_track",
+        )
+        .map_err(err(conn))?;
+    let mut open: Vec<(i64, i64)> = stmt
+        .query_map(params![since_ms, now_ms, newest_run.unwrap_or(-1)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(err(conn))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(err(conn))?;
+    open.sort_unstable();
+    // The gaps between the visits' merged spans, newest first.
+    let mut gaps = Vec::new();
+    let mut covered_to = since_ms;
+    for (start, end) in open {
+        if start > covered_to {
+            gaps.push((covered_to, start));
+        }
+        covered_to = covered_to.max(end);
+    }
+    if now_ms > covered_to {
+        gaps.push((covered_to, now_ms));
+    }
+    let cameras: Vec<i64> = conn
+        .prepare("SELECT id FROM cameras")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(err(conn))?;
+    let mut seen = conn
+        .prepare("SELECT EXISTS(SELECT 1 FROM frame_log WHERE camera_id = ?1 AND ts_ms > ?2 AND ts_ms < ?3)")
+        .map_err(err(conn))?;
+    for &(from, to) in gaps.iter().rev().filter(|(from, to)| to - from >= SEEN_EMPTY_MS) {
+        for &camera in &cameras {
+            if seen.query_row(params![camera, from, to], |r| r.get::<_, bool>(0)).map_err(err(conn))? {
+                return Ok(Some(from));
+            }
+        }
+    }
+    Ok(None)
+}
+
 pub fn store_occupancy(conn: &Connection, now_ms: i64, k: u32) -> Result<StoreOccupancy> {
-    let since_ms = crate::buckets::floor(now_ms, crate::buckets::Level::Day);
+    let midnight = crate::buckets::floor(now_ms, crate::buckets::Level::Day);
+    let since_ms = seen_empty_since(conn, midnight, now_ms)?.unwrap_or(midnight);
     let visit = if super::schema::version(conn).map_err(err(conn))? >= 7 {
         "COALESCE((SELECT m.store_track FROM visit_members m
                    WHERE m.run_id = e.run_id AND m.camera_id = e.camera_id AND m.track = e.track LIMIT 1), e.track)"
@@ -1082,7 +1144,8 @@ pub fn store_occupancy(conn: &Connection, now_ms: i64, k: u32) -> Result<StoreOc
             &format!(
                 "SELECT COUNT(DISTINCT {visit}) FROM events e WHERE e.kind = ?1 AND e.ts_ms >= ?2 AND e.ts_ms <= ?3"
             ),
-            params![kind, since_ms, now_ms],
+            // After the store was seen empty: strictly after the moment the last visit ended.
+            params![kind, if since_ms == midnight { since_ms } else { since_ms + 1 }, now_ms],
             |r| r.get(0),
         )
         .map_err(err(conn))
@@ -1438,6 +1501,51 @@ mod tests {
         // Before the exits, all of them; the next day, nobody (the store closed at midnight).
         assert_eq!(store_occupancy(&conn, T0 + 2 * HOUR - 1, 1).unwrap().people, Some(2 * u64::from(K) - 1));
         assert_eq!(store_occupancy(&conn, T0 + 24 * HOUR, 1).unwrap().people, Some(0));
+    }
+
+    /// One door camera: A enters and leaves unseen (no exit, the visit ends at 1 min); B enters `b_after_ms`
+    /// after T0 and is still inside. Frames are logged once a minute in the minutes given.
+    fn empty_store(frames: std::ops::Range<i64>, b_after_ms: i64) -> (tempfile::TempDir, std::path::PathBuf) {
+        use crate::fuse::StoreTrackId;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.sqlite");
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(&path, &["door".to_string()], options).unwrap();
+        let tx = writer.sender();
+        for (seq, m) in frames.enumerate() {
+            let ts_ms = T0 + m * 60_000;
+            tx.send(Record::Frame { camera: 0, ts_ms, seq: seq as u64, faces_blurred: 0, frames_dropped: 0 });
+        }
+        let (a, b) = (TrackId(0xa), TrackId(0xb));
+        let b_at = T0 + b_after_ms;
+        let entry =
+            |track, at_ms| Record::Event { camera: 0, event: Event::Entry { zone: name("entrance"), track, at_ms } };
+        tx.send(entry(a, T0 + 1000));
+        tx.send(Record::VisitMember { store: StoreTrackId(1), camera: 0, track: a, at_ms: T0 + 1000 });
+        tx.send(Record::Visit { store: StoreTrackId(1), start_ms: T0 + 1000, end_ms: T0 + 60_000, camera_tracks: 1 });
+        tx.send(entry(b, b_at));
+        tx.send(Record::VisitMember { store: StoreTrackId(2), camera: 0, track: b, at_ms: b_at });
+        drop(tx);
+        writer.finish().unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_store_seen_empty_starts_counting_again() {
+        let midnight = crate::buckets::floor(T0, crate::buckets::Level::Day);
+        let people = |frames: std::ops::Range<i64>, b_after_ms: i64, now: i64| {
+            let (_dir, path) = empty_store(frames, b_after_ms);
+            let o = store_occupancy(&open_ro(&path).unwrap(), now, 1).unwrap();
+            (o.people, o.since_ms)
+        };
+        // Cameras ran through minutes 0-5 and nobody was seen from 1 to 4 min: A is forgotten.
+        assert_eq!(people(0..6, 240_000, T0 + 300_000), (Some(1), T0 + 60_000));
+        // No frames in that stretch (the box was off): it was not seen empty, A still counts.
+        assert_eq!(people(4..6, 240_000, T0 + 300_000), (Some(2), midnight));
+        // B came in 30 s after A's visit ended: nobody for 30 s is not empty long enough.
+        assert_eq!(people(0..6, 90_000, T0 + 150_000), (Some(2), midnight));
+        // B has been inside since T0: never empty.
+        assert_eq!(people(0..6, 0, T0 + 300_000), (Some(2), midnight));
     }
 
     #[test]

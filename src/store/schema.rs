@@ -149,6 +149,8 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX visit_members_track ON visit_members(run_id, camera_id, track);
      CREATE INDEX visit_members_joined ON visit_members(joined_ms);",
+    // 8: finding whether a visit has ended (the store seen empty, `query::store_occupancy`).
+    "CREATE INDEX visits_track ON visits(run_id, store_track);",
 ];
 
 /// The schema version this binary writes.
