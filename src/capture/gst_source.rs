@@ -235,7 +235,6 @@ fn file_uri(path: &Path, camera: &str) -> Result<String> {
         .map_err(|e| Error::Stream { camera: camera.to_string(), message: format!("{}: {e}", path.display()) })
 }
 
-/// What a camera is doing now.
 /// Why one pipeline run ended.
 enum Ended {
     Eos,

@@ -84,6 +84,18 @@ pub fn source_for(spec: &SourceSpec) -> Box<dyn FrameSource> {
     }
 }
 
+/// Lays `img` out in `data` (reused: resized, not reallocated when large enough) with GStreamer's default
+/// stride, which it returns.
+pub(crate) fn pack_rgb(img: &image::RgbImage, data: &mut Vec<u8>) -> usize {
+    let (w, h) = img.dimensions();
+    let stride = default_rgb_stride(w);
+    data.resize(stride * h as usize, 0);
+    for (y, src) in img.chunks_exact(w as usize * 3).enumerate() {
+        data[y * stride..y * stride + src.len()].copy_from_slice(src);
+    }
+    stride
+}
+
 /// Bytes per row of a packed RGB image as GStreamer lays it out by default (rows padded to 4 bytes).
 pub fn default_rgb_stride(width: u32) -> usize {
     (width as usize * 3 + 3) & !3
@@ -222,13 +234,9 @@ impl Frame {
 
     /// A frame from a tightly packed RGB image, re-laid out with GStreamer's default stride.
     pub fn from_rgb_image(img: &image::RgbImage, meta: FrameMeta) -> Self {
-        let (w, h) = img.dimensions();
-        let stride = default_rgb_stride(w);
-        let mut data = vec![0u8; stride * h as usize];
-        for (y, src) in img.chunks_exact(w as usize * 3).enumerate() {
-            data[y * stride..y * stride + src.len()].copy_from_slice(src);
-        }
-        Self::from_vec(data, w, h, stride, meta)
+        let mut data = Vec::new();
+        let stride = pack_rgb(img, &mut data);
+        Self::from_vec(data, img.width(), img.height(), stride, meta)
     }
 
     pub fn width(&self) -> u32 {

@@ -5,8 +5,7 @@
 //! `videotestsrc`), USB cameras read with nokhwa ([`super::usb::UsbSource`]) and, for tests of the whole
 //! store pipeline without GStreamer, [`super::test_source::TestSource`]. The run loop sees only the trait.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -82,6 +81,7 @@ pub fn start(
     Ok(CameraHandle { status, thread })
 }
 
+/// What a camera is doing now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraState {
     Starting,

@@ -11,7 +11,7 @@ use crossbeam::queue::ArrayQueue;
 
 use super::queue::QueuePolicy;
 use super::source::{CameraState, FrameSource, SourceContext};
-use super::{Frame, FrameMeta, Pixels, PooledVec, Result, default_rgb_stride};
+use super::{Frame, FrameMeta, Pixels, PooledVec, Result, pack_rgb};
 
 pub struct TestSource {
     name: String,
@@ -51,12 +51,8 @@ impl FrameSource for TestSource {
             }
             let img = &self.images[(seq % self.images.len() as u64) as usize];
             let (width, height) = img.dimensions();
-            let stride = default_rgb_stride(width);
             let mut data: Vec<u8> = pool.pop().unwrap_or_default();
-            data.resize(stride * height as usize, 0);
-            for (y, row) in img.chunks_exact(width as usize * 3).enumerate() {
-                data[y * stride..y * stride + row.len()].copy_from_slice(row);
-            }
+            let stride = pack_rgb(img, &mut data);
             let pts = Duration::from_secs_f64(seq as f64 / self.fps);
             ctx.status.frames.fetch_add(1, Ordering::Relaxed);
             ctx.status.position_ms.store(pts.as_millis() as u64, Ordering::Relaxed);

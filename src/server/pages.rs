@@ -183,7 +183,7 @@ pub(crate) async fn overview(
             match (o.visits.visits, o.visits.median_duration_ms) {
                 (Some(0), _) => String::new(),
                 (_, Some(ms)) => format!("typical length {}", secs(ms)),
-                _ => "length hidden: fewer than k people".into(),
+                _ => format!("length hidden: fewer than {} people", o.k),
             },
         );
         let cols: Vec<(String, Option<f64>)> = o

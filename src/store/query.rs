@@ -1113,18 +1113,16 @@ fn seen_empty_since(conn: &Connection, since_ms: i64, now_ms: i64) -> Result<Opt
     if now_ms > covered_to {
         gaps.push((covered_to, now_ms));
     }
-    let cameras: Vec<i64> = conn
-        .prepare("SELECT id FROM cameras")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(err(conn))?;
+    // Some camera logged a frame inside the gap (per camera, so that the (camera, ts) index answers).
     let mut seen = conn
-        .prepare("SELECT EXISTS(SELECT 1 FROM frame_log WHERE camera_id = ?1 AND ts_ms > ?2 AND ts_ms < ?3)")
+        .prepare(
+            "SELECT EXISTS(SELECT 1 FROM cameras c WHERE EXISTS
+                 (SELECT 1 FROM frame_log f WHERE f.camera_id = c.id AND f.ts_ms > ?1 AND f.ts_ms < ?2))",
+        )
         .map_err(err(conn))?;
     for &(from, to) in gaps.iter().rev().filter(|(from, to)| to - from >= SEEN_EMPTY_MS) {
-        for &camera in &cameras {
-            if seen.query_row(params![camera, from, to], |r| r.get::<_, bool>(0)).map_err(err(conn))? {
-                return Ok(Some(from));
-            }
+        if seen.query_row(params![from, to], |r| r.get::<_, bool>(0)).map_err(err(conn))? {
+            return Ok(Some(from));
         }
     }
     Ok(None)
