@@ -78,6 +78,12 @@ fn midnight(d: NaiveDate) -> i64 {
 }
 
 /// The start of the bucket of `level` that holds `ms`.
+/// The local wall time at `ms`, as `YYYY-MM-DDTHH:MM:SS` (no zone): what a bucket's start reads as in the
+/// store, for readers that group by local day and hour.
+pub fn local_wall(ms: i64) -> String {
+    local(ms).naive_local().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
 pub fn floor(ms: i64, level: Level) -> i64 {
     let t = local(ms);
     match level {

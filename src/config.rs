@@ -77,6 +77,86 @@ pub struct RawConfig {
     /// Joining the cameras' tracks into store visits (see `fuse`).
     #[serde(default)]
     pub fusion: RawFusion,
+    /// The chain's head office: where this store's closed figures are delivered (see `chain`).
+    pub chain: Option<RawChain>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChain {
+    /// This store's id at head office (the server binds the box's credential to it).
+    pub store: String,
+    /// A PostgreSQL connection string (`host=... user=... dbname=...` or `postgresql://...`); empty: the
+    /// outbox is kept but nothing is sent.
+    pub url: Option<String>,
+    /// A file holding the password (kept out of the config).
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities that sign the server's certificate (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Minutes a closed hour or day waits for late events before it is written (default 15).
+    pub grace_min: Option<f64>,
+    /// Seconds between delivery attempts (default 60).
+    pub every_s: Option<f64>,
+    /// Rows per transaction (default 500).
+    pub batch: Option<usize>,
+}
+
+/// Where this store's figures go.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub store: String,
+    pub url: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub grace: Duration,
+    pub every: Duration,
+    pub batch: usize,
+}
+
+/// Whether `s` can name a store at head office: 1 to 63 of a-z, 0-9, '-', '_', starting with a letter or
+/// digit.
+pub fn is_store_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+}
+
+fn validate_chain(
+    raw: RawChain,
+    invalid: &dyn Fn(&str, String) -> Error,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<ChainConfig> {
+    if !is_store_id(&raw.store) {
+        return Err(invalid(
+            "chain.store",
+            format!("{:?} must be 1 to 63 lowercase letters, digits, '-' or '_'", raw.store),
+        ));
+    }
+    let grace = raw.grace_min.unwrap_or(15.0);
+    if !(grace.is_finite() && (0.0..=1440.0).contains(&grace)) {
+        return Err(invalid("chain.grace_min", format!("{grace} is not between 0 and 1440 minutes")));
+    }
+    let every = raw.every_s.unwrap_or(60.0);
+    if !(every.is_finite() && (1.0..=86_400.0).contains(&every)) {
+        return Err(invalid("chain.every_s", format!("{every} is not between 1 and 86400 seconds")));
+    }
+    let batch = raw.batch.unwrap_or(500);
+    if !(1..=10_000).contains(&batch) {
+        return Err(invalid("chain.batch", format!("{batch} is not between 1 and 10000 rows")));
+    }
+    // Parsed by `chain` (the only module that knows PostgreSQL) when the run starts.
+    let url = raw.url.filter(|u| !u.trim().is_empty());
+    Ok(ChainConfig {
+        store: raw.store,
+        url,
+        password_file: raw.password_file.as_deref().map(resolve),
+        ca_file: raw.ca_file.as_deref().map(resolve),
+        grace: Duration::from_secs_f64(grace * 60.0),
+        every: Duration::from_secs_f64(every),
+        batch,
+    })
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -336,6 +416,8 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// How the cameras' tracks are joined into store visits.
     pub fusion: FusionConfig,
+    /// Head office, if this store belongs to a chain.
+    pub chain: Option<ChainConfig>,
 }
 
 impl Config {
@@ -573,6 +655,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
     let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, &invalid)?;
     let dashboard = validate_dashboard(raw.dashboard, &invalid)?;
+    let chain = raw.chain.map(|c| validate_chain(c, &invalid, &resolve)).transpose()?;
     let retention_days = raw.store.retention_days.unwrap_or(30);
     if retention_days > 3650 {
         return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
@@ -660,6 +743,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         alerts,
         dashboard,
         fusion,
+        chain,
     })
 }
 

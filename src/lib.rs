@@ -37,6 +37,7 @@ pub mod behaviour;
 pub mod buckets;
 pub mod calibration;
 pub mod capture;
+pub mod chain;
 pub mod clock;
 pub mod config;
 pub mod fuse;

@@ -3,6 +3,7 @@
 //! - [`schema`]: versioned migrations (`PRAGMA user_version`), WAL, foreign keys.
 //! - [`writer`]: one writer thread that batches records into transactions.
 //! - [`query`]: read-only report queries (footfall, dwell, funnels, queues, mood, heat), k-suppressed.
+//! - [`outbox`]: the figures of each closed hour and day for the chain's head office, k-suppressed, revised.
 //! - [`export`]: raw rows of the event tables for BI exports (not k-suppressed).
 //! - [`users`]: dashboard logins (names, argon2 hashes, roles).
 //!
@@ -12,6 +13,7 @@
 //! no crops, no embeddings, and no id that outlives a run.
 
 pub mod export;
+pub mod outbox;
 pub mod query;
 pub mod released;
 pub mod schema;
@@ -22,9 +24,12 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
 
 pub use writer::{Record, RecordSender, Writer, WriterOptions, WriterStats};
+
+/// A database connection, for modules that hold one without knowing SQLite.
+pub type Connection = rusqlite::Connection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

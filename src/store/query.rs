@@ -444,30 +444,119 @@ fn decide_places(w: &Window, rows: &[ZoneEvent], places: usize, k: u32) -> Vec<D
     series::decide_all(w, &mut seen, places, k)
 }
 
-/// Dwell per zone from `zone_exited` events, by zone name (zones are named on the site's floor plan), from
-/// the zone's released buckets ([`super::series`]).
-pub fn dwell_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneDwell>> {
+/// The stays in each zone (`zone_exited` with a duration) of the period's released buckets.
+struct Stays {
+    names: Vec<String>,
+    decisions: Vec<Decision>,
+    /// Per zone: (duration, track) of each shown stay; a zone with stays only in suppressed buckets is
+    /// here with none.
+    zones: HashMap<u32, Vec<(i64, u64)>>,
+}
+
+fn shown_stays(conn: &Connection, period: Period, k: u32) -> Result<Stays> {
     let w = window(period);
     let mut names = Names::default();
     let rows = zone_events(conn, "'zone_exited'", &w, &mut names)?;
     let decisions = decide_places(&w, &rows, names.names.len(), k);
-    let mut zones: HashMap<u32, (Vec<i64>, HashSet<u64>)> = HashMap::new();
+    let mut zones: HashMap<u32, Vec<(i64, u64)>> = HashMap::new();
     for &(zone, ts, track, duration) in rows.iter().filter(|r| w.holds(r.1)) {
         let entry = zones.entry(zone).or_default();
         if let (true, Some(d)) = (decisions[zone as usize].shows(ts), duration) {
-            entry.0.push(d);
-            entry.1.insert(track);
+            entry.push((d, track));
         }
     }
-    let mut out: Vec<ZoneDwell> = zones
+    Ok(Stays { names: names.names, decisions, zones })
+}
+
+/// Upper edges of the dwell histogram's bins, in seconds; the last bin is open (an hour or more). Fixed for
+/// every store and day, so that histograms add up across days and stores (a median does not).
+pub const DWELL_BINS_S: [i64; 8] = [30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+/// How long stays in a zone lasted, over the fixed bins [`DWELL_BINS_S`]. Group: the zone's tracks (as in
+/// [`ZoneDwell`]), then each bin's tracks: a bin with 1 to k-1 is hidden, and when the hidden bins hold 1 to
+/// k-1 tracks together (the zone's total minus the shown bins would be about them) the smallest shown bin is
+/// hidden too, until they hold none or at least k.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DwellHistogram {
+    pub zone: String,
+    /// Stays per bin (`DWELL_BINS_S.len() + 1` of them); `None`: hidden.
+    pub bins: Option<Vec<Option<u64>>>,
+    /// Stays in the hidden bins together.
+    pub hidden: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// The bin of a stay of `ms`.
+pub fn dwell_bin(ms: i64) -> usize {
+    DWELL_BINS_S.iter().position(|&edge| ms < edge * 1000).unwrap_or(DWELL_BINS_S.len())
+}
+
+/// Which bins may be shown: `bins[i]` holds the tracks of bin `i` (see [`DwellHistogram`]).
+pub fn shown_bins(bins: &[HashSet<u64>], k: u32) -> Vec<bool> {
+    let k = k as usize;
+    let mut shown: Vec<bool> = bins.iter().map(|b| b.is_empty() || b.len() >= k).collect();
+    loop {
+        let hidden: HashSet<u64> =
+            bins.iter().zip(&shown).filter(|(_, s)| !**s).flat_map(|(b, _)| b.iter().copied()).collect();
+        if hidden.is_empty() || hidden.len() >= k {
+            return shown;
+        }
+        let smallest = (0..bins.len()).filter(|&i| shown[i] && !bins[i].is_empty()).min_by_key(|&i| (bins[i].len(), i));
+        match smallest {
+            Some(i) => shown[i] = false,
+            None => return shown,
+        }
+    }
+}
+
+/// The dwell histogram of every zone with stays in the period, from the same released buckets as
+/// [`dwell_per_zone`]: a zone suppressed there is suppressed here.
+pub fn dwell_histograms(conn: &Connection, period: Period, k: u32) -> Result<Vec<DwellHistogram>> {
+    let stays = shown_stays(conn, period, k)?;
+    let mut out: Vec<DwellHistogram> = stays
+        .zones
         .into_iter()
-        .map(|(zone, (mut durations, tracks))| {
-            let d = &decisions[zone as usize];
+        .map(|(zone, shown)| {
+            let tracks: HashSet<u64> = shown.iter().map(|s| s.1).collect();
+            let gate = released_gate(k, &[tracks.len() as u64], &stays.decisions[zone as usize]);
+            let mut counts = vec![0u64; DWELL_BINS_S.len() + 1];
+            let mut groups = vec![HashSet::new(); DWELL_BINS_S.len() + 1];
+            for &(ms, track) in &shown {
+                let b = dwell_bin(ms);
+                counts[b] += 1;
+                groups[b].insert(track);
+            }
+            let visible = shown_bins(&groups, k);
+            let hidden: u64 = counts.iter().zip(&visible).filter(|(_, v)| !**v).map(|(c, _)| c).sum();
+            let bins: Vec<Option<u64>> = counts.iter().zip(&visible).map(|(&c, &v)| v.then_some(c)).collect();
+            DwellHistogram {
+                zone: stays.names[zone as usize].clone(),
+                bins: gate.show(bins),
+                hidden: gate.show(hidden),
+                suppressed: gate.suppressed(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.zone.cmp(&b.zone));
+    Ok(out)
+}
+
+/// Dwell per zone from `zone_exited` events, by zone name (zones are named on the site's floor plan), from
+/// the zone's released buckets ([`super::series`]).
+pub fn dwell_per_zone(conn: &Connection, period: Period, k: u32) -> Result<Vec<ZoneDwell>> {
+    let stays = shown_stays(conn, period, k)?;
+    let mut out: Vec<ZoneDwell> = stays
+        .zones
+        .into_iter()
+        .map(|(zone, shown)| {
+            let mut durations: Vec<i64> = shown.iter().map(|s| s.0).collect();
+            let tracks: HashSet<u64> = shown.iter().map(|s| s.1).collect();
+            let d = &stays.decisions[zone as usize];
             let gate = released_gate(k, &[tracks.len() as u64], d);
             let (mean, median, p90) = dwell_stats(&mut durations);
             let some = !durations.is_empty();
             ZoneDwell {
-                zone: names.names[zone as usize].clone(),
+                zone: stays.names[zone as usize].clone(),
                 visits: gate.show(durations.len() as u64),
                 tracks: gate.show(tracks.len() as u64),
                 mean_ms: gate.show(mean).filter(|_| some),

@@ -19,6 +19,10 @@
 //!   Both have `track_tokens` (from migration 4): the bucket's tracks as 16-bit tokens keyed per run and per
 //!   zone or cell (`behaviour::TrackTokens`, little-endian), so that reports count the distinct people behind
 //!   many buckets exactly instead of summing per-bucket counts; NULL in rows written before.
+//! - `outbox_days`, `outbox` (from migration 9): the figures each closed day and hour sends to the chain's
+//!   head office (`store::outbox`): the same k-suppressed figures as the store's own report of that day or
+//!   hour, one row per kind and dimension (zone, pair of zones, floor cell) as JSON, with a revision that
+//!   grows when the row is rewritten and the revision head office acknowledged. Never a track id, token or anything per person.
 //! - `users`: dashboard logins: name, argon2 password hash (a PHC string), role (`staff` or `integrator`).
 //!
 //! Times are milliseconds since the Unix epoch. `track` columns hold the random per-run track id (16 hex
@@ -151,6 +155,32 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE INDEX visit_members_joined ON visit_members(joined_ms);",
     // 8: finding whether a visit has ended (the store seen empty, `query::store_occupancy`).
     "CREATE INDEX visits_track ON visits(run_id, store_track);",
+    // 9: the chain outbox (`outbox`): each closed day's k-suppressed figures for head office, with a revision
+    // per day, and the frame log by time (which days and hours the box saw).
+    "CREATE TABLE outbox_days (
+        day_start_ms INTEGER PRIMARY KEY,
+        stage_ms INTEGER NOT NULL,
+        final INTEGER NOT NULL DEFAULT 0,
+        written_at_ms INTEGER NOT NULL
+     );
+     CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        day_start_ms INTEGER NOT NULL REFERENCES outbox_days(day_start_ms),
+        kind TEXT NOT NULL,
+        bucket TEXT NOT NULL CHECK (bucket IN ('hour', 'day')),
+        bucket_start_ms INTEGER NOT NULL,
+        local_start TEXT NOT NULL,
+        dim TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        suppressed INTEGER NOT NULL,
+        figures TEXT,
+        k INTEGER NOT NULL,
+        written_at_ms INTEGER NOT NULL,
+        delivered_revision INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (kind, bucket, bucket_start_ms, dim)
+     );
+     CREATE INDEX outbox_pending ON outbox(id) WHERE delivered_revision < revision;
+     CREATE INDEX frame_log_ts ON frame_log(ts_ms);",
 ];
 
 /// The schema version this binary writes.
