@@ -17,6 +17,8 @@ use iobox::jobs::blur::BlurJob;
 use iobox::jobs::run::{RunOptions, run};
 use iobox::stop::Stop;
 
+mod cmds;
+
 #[derive(Parser)]
 #[command(
     name = "iobox",
@@ -67,6 +69,12 @@ enum Command {
     User(UserCommand),
     /// Draw where people were (presence) or lingered (dwell) on the floor plan, with a colour bar (PNG).
     Heatmap(HeatmapArgs),
+    /// Close this store's finished hours and days into its outbox and deliver them to head office once
+    /// (`iobox run` does this continually when `[chain]` is set).
+    Sync(cmds::chain::SyncArgs),
+    /// Head office: set up the chain's PostgreSQL, add stores, report over every store.
+    #[command(subcommand)]
+    Chain(cmds::chain::ChainCommand),
 }
 
 #[derive(Args)]
@@ -439,6 +447,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Heatmap(args) => heatmap(args),
         Command::Serve(args) => serve(args),
         Command::User(cmd) => user(cmd),
+        Command::Sync(args) => cmds::chain::sync(args),
+        Command::Chain(cmd) => cmds::chain::chain(cmd),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
             let cals = if path.is_dir() {
                 iobox::calibration::Calibration::load_dir(&path)?
@@ -672,6 +682,17 @@ fn run_appliance(args: RunArgs) -> Result<ExitCode> {
             eprintln!(
                 "alerts: {} fired, {} cleared; {} sent to MQTT, {} to the webhook, {} dropped, {} errors",
                 a.fired, a.cleared, a.mqtt_sent, a.webhook_posted, a.dropped, a.errors
+            );
+        }
+        if let Some(c) = &report.chain {
+            eprintln!(
+                "chain: store '{}': {} rows delivered{}, backlog {} rows{}{}",
+                c.store,
+                c.rows_delivered,
+                c.target.as_ref().map(|t| format!(" to {t}")).unwrap_or_else(|| " (no chain.url)".into()),
+                c.backlog_rows,
+                c.backlog_age_s.map(|a| format!(", the oldest {a:.0} s old")).unwrap_or_default(),
+                c.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default()
             );
         }
         if let Some(r) = &config.record {

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// A connection to head office, for callers that hold one without knowing PostgreSQL.
+pub type Client = postgres::Client;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

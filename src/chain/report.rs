@@ -49,6 +49,7 @@ pub struct StoreWeek {
     /// The Monday.
     pub week: String,
     pub entries: Option<i64>,
+    /// The week before: `None` when it has no days or its sum is hidden.
     pub previous: Option<i64>,
     /// `entries / previous - 1`.
     pub change: Option<f64>,
@@ -110,7 +111,7 @@ pub fn report(client: &mut Client, server: &str, o: &ChainReportOptions) -> Resu
         None => {
             let row = client
                 .query_one(
-                    "SELECT COALESCE(MAX(k), 1) FROM iobox_chain.facts WHERE local_start >= $1::date AND local_start < $2::date",
+                    "SELECT COALESCE(MAX(k), 1) FROM iobox_chain.facts WHERE local_start >= $1::text::date AND local_start < $2::text::date",
                     &[&from, &to],
                 )
                 .map_err(&e)?;
@@ -120,7 +121,7 @@ pub fn report(client: &mut Client, server: &str, o: &ChainReportOptions) -> Resu
     let footfall: Vec<StoreDay> = client
         .query(
             "SELECT store, day::text, entries, exits, suppressed FROM iobox_chain.footfall_daily
-             WHERE day >= $1::date AND day < $2::date ORDER BY store, day",
+             WHERE day >= $1::text::date AND day < $2::text::date ORDER BY store, day",
             &[&from, &to],
         )
         .map_err(&e)?
@@ -156,7 +157,7 @@ pub fn report(client: &mut Client, server: &str, o: &ChainReportOptions) -> Resu
         .query(
             "SELECT store, date_trunc('week', day)::date::text AS week,
                     (sum(entries) FILTER (WHERE NOT suppressed))::int8, count(*), count(*) FILTER (WHERE suppressed)
-             FROM iobox_chain.footfall_daily WHERE day >= $1::date AND day < $2::date
+             FROM iobox_chain.footfall_daily WHERE day >= $1::text::date AND day < $2::text::date
              GROUP BY store, week ORDER BY store, week",
             &[&before, &to],
         )
@@ -194,7 +195,7 @@ pub fn report(client: &mut Client, server: &str, o: &ChainReportOptions) -> Resu
         .query(
             "SELECT zone, (sum(stays))::int8, (sum(tracks))::int8, count(DISTINCT store),
                     sum(stays * mean_stay_s) / NULLIF(sum(stays), 0)
-             FROM iobox_chain.zone_daily WHERE NOT suppressed AND day >= $1::date AND day < $2::date
+             FROM iobox_chain.zone_daily WHERE NOT suppressed AND day >= $1::text::date AND day < $2::text::date
              GROUP BY zone ORDER BY 2 DESC, zone LIMIT $3",
             &[&from, &to, &(o.top as i64)],
         )
@@ -216,7 +217,7 @@ pub fn report(client: &mut Client, server: &str, o: &ChainReportOptions) -> Resu
             "SELECT store, zone, COALESCE(sum(samples), 0)::int8,
                     sum(mean_wait_s * mean_length * samples) / NULLIF(sum(mean_length * samples), 0),
                     max(max_wait_s), count(*) FILTER (WHERE suppressed)
-             FROM iobox_chain.queue_daily WHERE day >= $1::date AND day < $2::date
+             FROM iobox_chain.queue_daily WHERE day >= $1::text::date AND day < $2::text::date
              GROUP BY store, zone ORDER BY store, zone",
             &[&from, &to],
         )

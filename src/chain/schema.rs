@@ -116,6 +116,7 @@ pub const VIEWS: &str = r#"
                (figures->'counts'->>'neutral')::bigint AS neutral
         FROM iobox_chain.facts WHERE kind = 'mood' AND bucket = 'day';
     GRANT SELECT ON ALL TABLES IN SCHEMA iobox_chain TO iobox_chain_reader;
+    GRANT SELECT ON iobox_chain.migrations TO iobox_chain_box;
     REVOKE SELECT ON iobox_chain.stores FROM iobox_chain_reader;
     GRANT SELECT (store, created_at) ON iobox_chain.stores TO iobox_chain_reader;
 "#;

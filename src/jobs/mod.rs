@@ -14,6 +14,7 @@ pub mod export;
 pub mod heatmap;
 pub mod report;
 pub mod run;
+pub mod sync;
 
 /// Errors of a whole job: whichever boundary failed, with its own message.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum JobError {
     Infer(#[from] crate::infer::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Chain(#[from] crate::chain::Error),
     #[error(transparent)]
     Config(#[from] crate::config::Error),
     #[error(transparent)]

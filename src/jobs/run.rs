@@ -78,6 +78,9 @@ pub struct RunReport {
     /// Alerts fired and delivered, when rules are configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<crate::alerts::AlertReport>,
+    /// Head office delivery, when the store belongs to a chain: the outbox's backlog and what was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<crate::chain::sync::SyncStatus>,
 }
 
 impl RunReport {
@@ -202,6 +205,13 @@ pub fn run_sources(
         a.set_sink(std::sync::Arc::new(move |alert| live.push_alert(alert)));
     }
     let run_start_ms = timeline.now_ms();
+    let sync = match (super::sync::syncer_for(config)?, &config.chain) {
+        (Some(syncer), Some(c)) => Some(
+            super::sync::SyncThread::start(syncer, c.every, timeline.clock().clone())
+                .map_err(|e| JobError::Usage(format!("cannot start the chain delivery thread: {e}")))?,
+        ),
+        _ => None,
+    };
 
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
     let mut slots: Vec<Vec<CameraSlot>> = (0..config.workers).map(|_| Vec::new()).collect();
@@ -337,6 +347,7 @@ pub fn run_sources(
     };
     let alerts = alerts.map(crate::alerts::Publisher::finish);
     let ws = writer.finish()?;
+    let chain = sync.map(super::sync::SyncThread::finish);
     Ok(RunReport {
         database: config.store_path.clone(),
         seconds: started.elapsed().as_secs_f64(),
@@ -346,6 +357,7 @@ pub fn run_sources(
         store_visits,
         workers,
         alerts,
+        chain,
     })
 }
 

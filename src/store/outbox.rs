@@ -142,18 +142,10 @@ pub fn close(conn: &Connection, opts: &CloseOptions) -> Result<Closed> {
     Ok(done)
 }
 
-/// The first day to look at: the earliest not final, or the day after the last one written, or the first
-/// day the box saw.
+/// The first day to look at: the first the box saw (final days are skipped quickly; a day never written
+/// before is written whenever its data appears, even behind days already closed, as after a clock fix).
 fn first_day(conn: &Connection) -> Result<Option<i64>> {
-    let e = err(conn);
-    let open: Option<i64> =
-        conn.query_row("SELECT MIN(day_start_ms) FROM outbox_days WHERE final = 0", [], |r| r.get(0)).map_err(&e)?;
-    if open.is_some() {
-        return Ok(open);
-    }
-    let last: Option<i64> =
-        conn.query_row("SELECT MAX(day_start_ms) FROM outbox_days", [], |r| r.get(0)).map_err(&e)?;
-    next_seen_day(conn, last.map_or(i64::MIN, |d| buckets::next(d, Level::Day)))
+    next_seen_day(conn, i64::MIN)
 }
 
 /// The first day at or after `from_ms` with a frame or an event in it.

@@ -1,0 +1,3 @@
+//! The commands of the `iobox` binary that live in their own file: each one's arguments and run.
+
+pub mod chain;
