@@ -2,7 +2,7 @@
 # Installs what iobox needs and is missing, and nothing else. Safe to run again.
 #
 #   scripts/setup.sh demo   build and run dependencies
-#   scripts/setup.sh test   also what the test suite needs (MQTT broker, headless browser)
+#   scripts/setup.sh test   also what the test suite needs (MQTT broker, headless browser, PostgreSQL 15)
 #
 # Debian 12 / Ubuntu 22.04+. Uses sudo for apt when not run as root.
 set -euo pipefail
@@ -21,7 +21,7 @@ apt_packages=(
   python3 python3-venv
 )
 if [ "$what" = test ]; then
-  apt_packages+=(mosquitto chromium chromium-driver)
+  apt_packages+=(mosquitto chromium chromium-driver postgresql-15)
 fi
 
 missing=()

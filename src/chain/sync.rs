@@ -223,10 +223,12 @@ impl Syncer {
                 if result.is_err() {
                     self.client = None;
                 }
-                let d = result.as_ref().copied().unwrap_or_default();
                 self.note(now_ms, &result);
-                result?;
-                d
+                if result.is_err() {
+                    // The backlog as it stands, for the error's caller.
+                    self.refresh_backlog(now_ms)?;
+                }
+                result?
             }
         };
         self.refresh_backlog(now_ms)?;

@@ -26,6 +26,10 @@ pub struct SyncArgs {
     /// When the server cannot be reached, keep trying (backing off, with jitter) for up to this long.
     #[arg(long, value_name = "SECONDS")]
     pub retry_for: Option<f64>,
+    /// Close as if it were this time (YYYY-MM-DD[THH:MM], RFC 3339, or -2d): less than now is closed
+    /// (for replaying a box's history day by day); never later than now.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
     /// Print what was done as JSON.
     #[arg(long)]
     pub json: bool,
@@ -124,9 +128,20 @@ pub fn sync(args: SyncArgs) -> Result<ExitCode> {
         b.set_message("closing the outbox");
         b
     };
+    let as_of = match &args.as_of {
+        Some(t) => {
+            let now = iobox::clock::system().wall_ms();
+            let at = iobox::jobs::report::parse_time(t, now).with_context(|| format!("--as-of {t:?}"))?;
+            if at > now {
+                bail!("--as-of {t}: that is later than now; the outbox only closes what has ended");
+            }
+            Some(at)
+        }
+        None => None,
+    };
     let mut backoff = Backoff::default();
     let (closed, delivered) = loop {
-        let now = iobox::clock::system().wall_ms();
+        let now = as_of.unwrap_or_else(|| iobox::clock::system().wall_ms());
         match syncer.pass(now, |d| bar.set_message(format!("sent {} rows in {} batches", d.rows, d.batches))) {
             Ok(done) => break done,
             Err(e) => {

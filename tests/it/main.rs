@@ -7,6 +7,7 @@ mod alerts;
 mod anonymize;
 mod calibration;
 mod capture;
+mod chain;
 mod errors;
 mod events;
 mod heatmap;

@@ -1,0 +1,652 @@
+//! A chain of stores on a real PostgreSQL 15 started by each test on 127.0.0.1 (initdb and pg_ctl, as the
+//! `postgres` user when the tests run as root): boxes with simulated weeks of shoppers written through the
+//! real store writer deliver with `iobox sync`; head office reads with `iobox chain report` and SQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use iobox::behaviour::{Event, Name, TrackId, TrackTokens};
+use iobox::buckets::{self, Level};
+use iobox::store::{Record, Writer, WriterOptions};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use crate::common::{iobox, text};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+const ADMIN_PASSWORD: &str = "head-office-admin-1";
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+/// A PostgreSQL server of its own: data folder, port, superuser `postgres` with a password.
+struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn as_postgres(program: &str) -> Command {
+    let root = unsafe { libc::geteuid() } == 0;
+    let path = format!("{PG_BIN}/{program}");
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &path]);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        assert!(
+            Path::new(PG_BIN).join("initdb").is_file(),
+            "PostgreSQL 15 is not installed ({PG_BIN}/initdb): run scripts/setup.sh test"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            // The server runs as `postgres`: it needs its folder, and to read the password file.
+            let uid: u32 = String::from_utf8(Command::new("id").args(["-u", "postgres"]).output().unwrap().stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
+            std::os::unix::fs::chown(&pwfile, Some(uid), None).unwrap();
+        }
+        let out = as_postgres("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust"])
+            .args(["-E", "UTF8", "--no-sync", "--pwfile", pwfile.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", text(&out));
+        let pg = Postgres { dir, port: free_port() };
+        pg.resume();
+        pg.admin("postgres").batch_execute("CREATE DATABASE chain").unwrap();
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts (again) on the same port.
+    fn resume(&self) {
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data().display());
+        let out = as_postgres("pg_ctl")
+            .args(["-D", self.data().to_str().unwrap(), "-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", text(&out));
+    }
+
+    /// Kills the server as a crash would (no shutdown checkpoint, clients cut off).
+    fn kill(&self) {
+        let out = as_postgres("pg_ctl")
+            .args(["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {}", text(&out));
+    }
+
+    fn url(&self, user: &str) -> String {
+        format!("host=127.0.0.1 port={} user={user} dbname=chain connect_timeout=5", self.port)
+    }
+
+    fn admin_url(&self) -> String {
+        format!("{} password={ADMIN_PASSWORD}", self.url("postgres"))
+    }
+
+    fn admin(&self, db: &str) -> postgres::Client {
+        let url = format!("host=127.0.0.1 port={} user=postgres password={ADMIN_PASSWORD} dbname={db}", self.port);
+        postgres::Client::connect(&url, postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres("pg_ctl").args(["-D", self.data().to_str().unwrap(), "-m", "immediate", "stop"]).output();
+    }
+}
+
+/// Today's local midnight.
+fn today() -> i64 {
+    buckets::floor(iobox::clock::system().wall_ms(), Level::Day)
+}
+
+/// The start of the local day `n` days after the day that starts at `day`.
+fn plus_days(day: i64, n: i64) -> i64 {
+    buckets::floor(day + n * DAY + 12 * HOUR, Level::Day)
+}
+
+fn local_day(ms: i64) -> String {
+    buckets::local_wall(ms)[..10].to_string()
+}
+
+/// A store's shoppers on `days` (local midnights), 9:00 to 19:00, written through the real writer: a door
+/// camera (entries and exits) and a floor camera (stays in shelf, bakery and the checkout queue, queue
+/// samples, heat cells and mood per hour). `scale` multiplies the shoppers per hour (3 to 12 at 1).
+fn simulate(db: &Path, days: &[i64], scale: f64, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let name = |s: &str| Name::from(s);
+    let mut seq = 0u64;
+    for &day in days {
+        // A run per day, so that the writer's channel never fills.
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(db, &["door".to_string(), "floor".to_string()], options).unwrap();
+        let tx = writer.sender();
+        let send = |camera: usize, event: Event| tx.send(Record::Event { camera, event });
+        for minute in 0..600i64 {
+            for camera in 0..2 {
+                seq += 1;
+                let ts_ms = day + 9 * HOUR + minute * 60_000;
+                tx.send(Record::Frame { camera, ts_ms, seq, faces_blurred: 0, frames_dropped: 0 });
+            }
+        }
+        for h in 9..19i64 {
+            let hour = day + h * HOUR;
+            let n = ((rng.random_range(3..=12) as f64) * scale).round() as u32;
+            let mut tokens = Vec::new();
+            for _ in 0..n {
+                let at = hour + rng.random_range(0..55 * 60_000i64);
+                let (door, floor) = (TrackId(rng.random()), TrackId(rng.random()));
+                tokens.push(floor.0 as u16);
+                send(0, Event::Entry { zone: name("entrance"), track: door, at_ms: at });
+                let mut t = at + 30_000;
+                let mut zones = vec![name("shelf")];
+                let shelf = rng.random_range(10_000..900_000i64);
+                send(1, Event::ZoneEntered { zone: name("shelf"), track: floor, at_ms: t });
+                send(1, Event::ZoneExited { zone: name("shelf"), track: floor, at_ms: t + shelf, dwell_ms: shelf });
+                t += shelf;
+                if rng.random_bool(0.5) {
+                    let bakery = rng.random_range(20_000..300_000i64);
+                    send(1, Event::ZoneEntered { zone: name("bakery"), track: floor, at_ms: t });
+                    send(
+                        1,
+                        Event::ZoneExited { zone: name("bakery"), track: floor, at_ms: t + bakery, dwell_ms: bakery },
+                    );
+                    t += bakery;
+                    zones.push(name("bakery"));
+                }
+                let wait = rng.random_range(30_000..400_000i64);
+                send(1, Event::ZoneEntered { zone: name("checkout"), track: floor, at_ms: t });
+                send(1, Event::ZoneExited { zone: name("checkout"), track: floor, at_ms: t + wait, dwell_ms: wait });
+                t += wait;
+                zones.push(name("checkout"));
+                send(1, Event::Journey { track: floor, zones, start_ms: at + 30_000, end_ms: t });
+                send(0, Event::Exit { zone: name("entrance"), track: door, at_ms: t + 30_000 });
+            }
+            for s in 0..6i64 {
+                let length = rng.random_range(0..5u32);
+                send(
+                    1,
+                    Event::QueueSample {
+                        zone: name("checkout"),
+                        at_ms: hour + s * 600_000,
+                        length,
+                        mean_wait_ms: i64::from(length) * 40_000,
+                        max_wait_ms: i64::from(length) * 70_000,
+                    },
+                );
+            }
+            for (cx, cy) in [(1, 1), (2, 1), (2, 2)] {
+                send(
+                    1,
+                    Event::HeatCell {
+                        bucket_start_ms: hour,
+                        cx,
+                        cy,
+                        presence: 20 * n,
+                        dwell_ms: 60_000 * i64::from(n),
+                        tracks: n,
+                        tokens: TrackTokens::new(tokens.clone()),
+                    },
+                );
+            }
+            send(
+                1,
+                Event::MoodBucket {
+                    zone: name("shelf"),
+                    bucket_start_ms: hour,
+                    counts: [0, 0, 0, 4 * n, 0, 0, 6 * n],
+                    samples: 10 * n,
+                    uncertain: n,
+                    tracks: n,
+                    tokens: TrackTokens::new(tokens),
+                },
+            );
+        }
+        drop(tx);
+        assert_eq!(writer.finish().unwrap().dropped, 0);
+    }
+}
+
+/// A box: its folder, database and config (`[chain]` as `store`, logging in as `login`).
+struct Box_ {
+    dir: tempfile::TempDir,
+}
+
+impl Box_ {
+    fn new(pg: &Postgres, store: &str, login: &str, password: &str, batch: usize) -> Box_ {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("chain.password"), format!("{password}\n")).unwrap();
+        let config = format!(
+            "[store]\npath = \"store.sqlite\"\nretention_days = 0\n[privacy]\nmin_tracks = 5\n\
+             [chain]\nstore = \"{store}\"\nurl = \"{}\"\npassword_file = \"chain.password\"\nbatch = {batch}\n\
+             [[camera]]\nname = \"door\"\nkind = \"test\"\n[[camera]]\nname = \"floor\"\nkind = \"test\"\n",
+            pg.url(login)
+        );
+        std::fs::write(dir.path().join("box.toml"), config).unwrap();
+        Box_ { dir }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("store.sqlite")
+    }
+
+    fn config(&self) -> String {
+        self.dir.path().join("box.toml").display().to_string()
+    }
+
+    fn sync(&self, extra: &[&str]) -> Output {
+        let config = self.config();
+        let mut args = vec!["sync", "--config", &config, "--quiet"];
+        args.extend_from_slice(extra);
+        iobox(&args, self.dir.path())
+    }
+
+    fn sync_ok(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        let out = self.sync(&args);
+        assert!(out.status.success(), "iobox sync: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The store's own report of one local day, as `iobox report` gives it.
+    fn report_day(&self, day: i64) -> Value {
+        let (from, to) = (local_day(day), local_day(plus_days(day, 1)));
+        let db = self.db().display().to_string();
+        let out = iobox(
+            &["report", "--db", &db, "--config", &self.config(), "--from", &from, "--to", &to, "--format", "json"],
+            self.dir.path(),
+        );
+        assert!(out.status.success(), "iobox report: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Sets up head office: schema, and stores with their boxes' passwords.
+fn head_office(pg: &Postgres, stores: &[(&str, &str)]) {
+    let admin = pg.admin_url();
+    let out = iobox(&["chain", "init", "--url", &admin], Path::new("."));
+    assert!(out.status.success(), "chain init: {}", text(&out));
+    for (store, password) in stores {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, password).unwrap();
+        let out = iobox(
+            &["chain", "add-store", store, "--box-password-file", pw.to_str().unwrap(), "--url", &admin],
+            Path::new("."),
+        );
+        assert!(out.status.success(), "chain add-store: {}", text(&out));
+        assert!(text(&out).contains(&format!("user={}", iobox::chain::schema::role_of(store))), "{}", text(&out));
+    }
+}
+
+/// Every fact of one store: (kind, bucket, start, dim) -> (revision, suppressed, figures).
+fn facts(
+    pg: &Postgres,
+    store: &str,
+) -> std::collections::BTreeMap<(String, String, i64, String), (i32, bool, Option<Value>)> {
+    pg.admin("chain")
+        .query(
+            "SELECT kind, bucket, (extract(epoch FROM bucket_start) * 1000)::int8, dim, revision, suppressed, figures::text
+             FROM iobox_chain.facts WHERE store = $1",
+            &[&store],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let figures: Option<String> = r.get(6);
+            ((r.get(0), r.get(1), r.get(2), r.get(3)), (r.get(4), r.get(5), figures.map(|f| serde_json::from_str(&f).unwrap())))
+        })
+        .collect()
+}
+
+/// The outbox of a box as head office should hold it: (kind, bucket, start ms, dim) -> (revision, figures).
+fn outbox(db: &Path) -> Vec<(String, String, i64, String, i64, Option<String>, i64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT kind, bucket, bucket_start_ms, dim, revision, figures, delivered_revision FROM outbox ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn day_footfall(pg: &Postgres, store: &str, day: i64) -> (Option<i64>, i32) {
+    let row = pg
+        .admin("chain")
+        .query_one(
+            "SELECT entries, revision FROM iobox_chain.footfall_daily WHERE store = $1 AND day = $2::text::date",
+            &[&store, &local_day(day)],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn a_box_offline_for_a_week_catches_up_and_head_office_equals_the_stores_own_reports() {
+    let pg = Postgres::start();
+    head_office(&pg, &[("north", "north-box-password"), ("south", "south-box-password")]);
+    let first = plus_days(today(), -10);
+    let days: Vec<i64> = (0..9).map(|d| plus_days(first, d)).collect();
+    let north = Box_::new(&pg, "north", "iobox_box_north", "north-box-password", 200);
+    let south = Box_::new(&pg, "south", "iobox_box_south", "south-box-password", 200);
+    simulate(&north.db(), &days, 1.0, 1);
+    simulate(&south.db(), &days, 2.0, 2);
+
+    // North is offline for a week: each day's figures close into its outbox and wait, none lost.
+    pg.kill();
+    let mut backlog = 0u64;
+    for d in 1..=7 {
+        let as_of = buckets::local_wall(plus_days(first, d) + 8 * HOUR);
+        let out = north.sync(&["--as-of", &as_of]);
+        assert!(!out.status.success(), "the server is down");
+        let msg = text(&out);
+        assert!(msg.contains("iobox_box_north@127.0.0.1"), "{msg}");
+        let rows: u64 = msg
+            .split("keeps its ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{msg}"));
+        assert!(rows > backlog, "day {d}: the backlog grows ({backlog} -> {rows}): {msg}");
+        backlog = rows;
+    }
+    pg.resume();
+    let done = north.sync_ok(&[]);
+    assert!(done["delivered"]["rows"].as_u64().unwrap() >= backlog, "{done}");
+    assert_eq!(done["status"]["backlog_rows"], 0, "{done}");
+    let done = south.sync_ok(&[]);
+    assert_eq!(done["status"]["backlog_rows"], 0, "{done}");
+    for b in [&north, &south] {
+        assert!(outbox(&b.db()).iter().all(|r| r.6 == r.4), "every row acknowledged at its revision");
+    }
+
+    // Head office's report against the stores' own reports, day by day.
+    let (from, to) = (local_day(first), local_day(days[8]));
+    let out =
+        iobox(&["chain", "report", "--from", &from, "--to", &to, "--json", "--url", &pg.admin_url()], Path::new("."));
+    assert!(out.status.success(), "chain report: {}", text(&out));
+    let chain: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(chain["k"], 5);
+    let footfall = chain["footfall"].as_array().unwrap();
+    assert_eq!(footfall.len(), 18, "9 days of 2 stores");
+    let mut zone_stays = std::collections::HashMap::<String, i64>::new();
+    let mut hidden_hours = 0;
+    for (store, b) in [("north", &north), ("south", &south)] {
+        for &day in &days {
+            let own = b.report_day(day);
+            let whole =
+                own["entries_exits"].as_array().unwrap().iter().find(|m| m["camera"].is_null()).unwrap().clone();
+            let row = footfall.iter().find(|f| f["store"] == store && f["day"] == local_day(day)).unwrap();
+            assert_eq!(
+                row["entries"],
+                whole["entries"],
+                "{store} {}: head office {row} vs the store {whole}",
+                local_day(day)
+            );
+            assert_eq!(row["exits"], whole["exits"], "{store} {}", local_day(day));
+            hidden_hours += whole["buckets_suppressed"].as_u64().unwrap();
+            for z in own["dwell"].as_array().unwrap() {
+                if let Some(v) = z["visits"].as_i64() {
+                    *zone_stays.entry(z["zone"].as_str().unwrap().to_string()).or_default() += v;
+                }
+            }
+        }
+    }
+    assert!(hidden_hours > 0, "some hours of 3 or 4 shoppers are hidden, and the day is the sum of the rest");
+    for z in chain["top_zones"].as_array().unwrap() {
+        assert_eq!(z["stays"].as_i64(), zone_stays.get(z["zone"].as_str().unwrap()).copied(), "{z}");
+    }
+    assert_eq!(chain["top_zones"][0]["zone"], "shelf", "every shopper stays at the shelf");
+    // Week over week: the per-week sums of the days.
+    for w in chain["weeks"].as_array().unwrap() {
+        let sum: i64 = footfall
+            .iter()
+            .filter(|f| f["store"] == w["store"] && f["day"].as_str().unwrap() >= w["week"].as_str().unwrap())
+            .filter(|f| {
+                let monday = chrono::NaiveDate::parse_from_str(w["week"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+                let d = chrono::NaiveDate::parse_from_str(f["day"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+                (d - monday).num_days() < 7
+            })
+            .map(|f| f["entries"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(w["entries"].as_i64(), Some(sum), "{w}");
+    }
+    let queues = chain["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 2, "one checkout per store: {queues:?}");
+    // The text report says the same.
+    let out = iobox(&["chain", "report", "--from", &from, "--to", &to, "--url", &pg.admin_url()], Path::new("."));
+    assert!(text(&out).contains("Week over week") && text(&out).contains("north"), "{}", text(&out));
+
+    // Nothing per person reached head office: figures only, no track ids.
+    let dump: String = pg
+        .admin("chain")
+        .query_one("SELECT string_agg(figures::text, ' ') FROM iobox_chain.facts", &[])
+        .unwrap()
+        .get(0);
+    let conn = rusqlite::Connection::open(north.db()).unwrap();
+    let track: String = conn.query_row("SELECT track FROM events LIMIT 1", [], |r| r.get(0)).unwrap();
+    assert!(!dump.contains(&track) && !dump.contains("track\""), "no track id in what was sent");
+}
+
+#[test]
+fn replays_lost_acknowledgements_and_stale_revisions_never_change_a_count() {
+    let pg = Postgres::start();
+    head_office(&pg, &[("east", "east-box-password")]);
+    let days: Vec<i64> = (1..=3).rev().map(|d| plus_days(today(), -d)).collect();
+    let east = Box_::new(&pg, "east", "iobox_box_east", "east-box-password", 500);
+    simulate(&east.db(), &days, 1.0, 3);
+    // As of noon of the last day: the first two days and that morning's hours close, and are delivered.
+    let noon = buckets::local_wall(days[2] + 12 * HOUR);
+    let first = east.sync_ok(&["--as-of", &noon]);
+    let held = facts(&pg, "east");
+    assert_eq!(held.len() as u64, first["delivered"]["rows"].as_u64().unwrap());
+    assert_eq!(first["delivered"]["applied"].as_u64().unwrap(), held.len() as u64, "{first}");
+    let (entries, revision) = day_footfall(&pg, "east", days[1]);
+    assert_eq!(revision, 1);
+    let entries = entries.expect("a day of 60 shoppers is shown");
+    // A crash between the server's commit and the box's: a copy of the box that never recorded the
+    // acknowledgement delivers the same rows again.
+    let before = east.dir.path().join("before.sqlite");
+    {
+        let c = rusqlite::Connection::open(east.db()).unwrap();
+        c.execute("VACUUM INTO ?1", [before.to_str().unwrap()]).unwrap();
+        let copy = rusqlite::Connection::open(&before).unwrap();
+        copy.execute("UPDATE outbox SET delivered_revision = 0", []).unwrap();
+    }
+    let copy = east.dir.path().join("copy.toml");
+    std::fs::write(&copy, std::fs::read_to_string(east.config()).unwrap().replace("store.sqlite", "before.sqlite"))
+        .unwrap();
+    let replay =
+        iobox(&["sync", "--config", copy.to_str().unwrap(), "--as-of", &noon, "--json", "--quiet"], east.dir.path());
+    assert!(replay.status.success(), "{}", text(&replay));
+    let replay: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(replay["delivered"]["applied"], 0, "{replay}");
+    assert_eq!(replay["delivered"]["unchanged"].as_u64().unwrap(), held.len() as u64, "{replay}");
+    assert_eq!(facts(&pg, "east"), held, "the replay changed nothing");
+
+    // Late events for the second day (its grace long over): the day is looked at again when the next day
+    // closes, and its rows get the next revision.
+    simulate_late_entries(&east.db(), days[1] + 15 * HOUR, 10);
+    let now = east.sync_ok(&[]);
+    assert!(now["closed"]["rows"].as_u64().unwrap() > 0, "{now}");
+    let (late, revision) = day_footfall(&pg, "east", days[1]);
+    assert_eq!((late, revision), (Some(entries + 10), 2), "the rewritten day, at revision 2");
+    // The stale copy (revision 1 of that day) arrives late: the count stays.
+    let stale = iobox(&["sync", "--config", copy.to_str().unwrap(), "--resend", "--json", "--quiet"], east.dir.path());
+    assert!(stale.status.success(), "{}", text(&stale));
+    let stale: Value = serde_json::from_slice(&stale.stdout).unwrap();
+    assert!(stale["delivered"]["unchanged"].as_u64().unwrap() > 0, "{stale}");
+    assert_eq!(day_footfall(&pg, "east", days[1]), (Some(entries + 10), 2), "a stale revision never wins");
+    // And the box's own report agrees with head office.
+    let own = east.report_day(days[1]);
+    let whole = own["entries_exits"].as_array().unwrap().iter().find(|m| m["camera"].is_null()).unwrap().clone();
+    assert_eq!(whole["entries"].as_i64(), Some(entries + 10));
+}
+
+/// `n` more shoppers entering at `at_ms`, written by a second run of the writer.
+fn simulate_late_entries(db: &Path, at_ms: i64, n: u64) {
+    let writer = Writer::start_with(
+        db,
+        &["door".to_string(), "floor".to_string()],
+        WriterOptions { retention: None, ..WriterOptions::default() },
+    )
+    .unwrap();
+    let tx = writer.sender();
+    for i in 0..n {
+        let track = TrackId(0xdead_0000 + i);
+        tx.send(Record::Event {
+            camera: 0,
+            event: Event::Entry { zone: Name::from("entrance"), track, at_ms: at_ms + i as i64 * 1000 },
+        });
+        tx.send(Record::Event {
+            camera: 0,
+            event: Event::Exit { zone: Name::from("entrance"), track, at_ms: at_ms + 600_000 },
+        });
+    }
+    drop(tx);
+    writer.finish().unwrap();
+}
+
+#[test]
+fn the_server_killed_mid_sync_loses_nothing_and_counts_nothing_twice() {
+    let pg = Postgres::start();
+    head_office(&pg, &[("west", "west-box-password")]);
+    let days: Vec<i64> = (1..=6).rev().map(|d| plus_days(today(), -d)).collect();
+    let west = Box_::new(&pg, "west", "iobox_box_west", "west-box-password", 20);
+    simulate(&west.db(), &days, 1.0, 4);
+    // The server holds the third batch inside its transaction until it is killed (and only this server
+    // process: after the restart the trigger lets everything through).
+    let mut admin = pg.admin("chain");
+    let started: String = admin.query_one("SELECT pg_postmaster_start_time()::text", &[]).unwrap().get(0);
+    admin
+        .batch_execute(&format!(
+            "CREATE FUNCTION iobox_chain.hold() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                IF pg_postmaster_start_time() = '{started}'::timestamptz AND (SELECT count(*) FROM iobox_chain.facts) >= 40 THEN
+                    PERFORM pg_sleep(600);
+                END IF;
+                RETURN NULL;
+             END $$;
+             CREATE TRIGGER hold BEFORE INSERT ON iobox_chain.facts FOR EACH STATEMENT EXECUTE FUNCTION iobox_chain.hold();"
+        ))
+        .unwrap();
+    drop(admin);
+    let config = west.config();
+    let mut sync = crate::common::spawn_iobox(
+        &["sync", "--config", &config, "--retry-for", "300", "--json", "--quiet"],
+        west.dir.path(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held: i64 = pg
+            .admin("chain")
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name = 'iobox'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if held > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the third batch never reached the server");
+        assert!(sync.try_wait().unwrap().is_none(), "iobox sync ended before the third batch");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let committed: i64 = pg.admin("chain").query_one("SELECT count(*) FROM iobox_chain.facts", &[]).unwrap().get(0);
+    assert_eq!(committed, 40, "two batches committed before the kill");
+    pg.kill();
+    pg.resume();
+    let out = sync.wait_with_output().unwrap();
+    assert!(out.status.success(), "iobox sync: {}", text(&out));
+    assert!(text(&out).contains("trying again"), "the cut connection was retried: {}", text(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["status"]["backlog_rows"], 0, "{done}");
+    // Head office holds exactly the outbox: every row once, at its revision, with its figures.
+    let held = facts(&pg, "west");
+    let rows = outbox(&west.db());
+    assert_eq!(held.len(), rows.len());
+    for (kind, bucket, start, dim, revision, figures, delivered) in rows {
+        assert_eq!(delivered, revision);
+        let (rev, suppressed, fig) = held
+            .get(&(kind.clone(), bucket.clone(), start, dim.clone()))
+            .unwrap_or_else(|| panic!("{kind} {bucket} {start} {dim} missing"));
+        assert_eq!(i64::from(*rev), revision);
+        assert_eq!(*suppressed, figures.is_none());
+        assert_eq!(fig.clone(), figures.map(|f| serde_json::from_str::<Value>(&f).unwrap()));
+    }
+}
+
+#[test]
+fn a_box_cannot_write_another_stores_figures() {
+    let pg = Postgres::start();
+    head_office(&pg, &[("alpha", "alpha-box-password"), ("beta", "beta-box-password")]);
+    let day = plus_days(today(), -2);
+    let alpha = Box_::new(&pg, "alpha", "iobox_box_alpha", "alpha-box-password", 500);
+    simulate(&alpha.db(), &[day], 1.0, 5);
+    alpha.sync_ok(&[]);
+    let alpha_facts = facts(&pg, "alpha");
+    assert!(!alpha_facts.is_empty());
+
+    // Beta's box configured as alpha: refused before anything is sent.
+    let rogue = Box_::new(&pg, "alpha", "iobox_box_beta", "beta-box-password", 500);
+    simulate(&rogue.db(), &[day], 3.0, 6);
+    let out = rogue.sync(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("bound to store 'beta', not to store 'alpha'"), "{}", text(&out));
+    // And the server itself refuses beta's login any row of alpha, whatever the client does.
+    let url = format!("{} password=beta-box-password", pg.url("iobox_box_beta"));
+    let mut beta = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let insert = beta.execute(
+        "INSERT INTO iobox_chain.facts (store, kind, bucket, bucket_start, dim, local_start, revision, suppressed, figures, k)
+         VALUES ('alpha', 'footfall', 'day', now(), 'x', now(), 1, false, '{\"entries\": 999}', 5)",
+        &[],
+    );
+    let e = insert.unwrap_err();
+    assert!(e.as_db_error().unwrap().message().contains("row-level security"), "{e:?}");
+    let updated = beta
+        .execute(
+            "UPDATE iobox_chain.facts SET revision = 99, figures = '{\"entries\": 999}' WHERE store = 'alpha'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(updated, 0, "alpha's rows are invisible to beta's box");
+    let seen: i64 = beta.query_one("SELECT count(*) FROM iobox_chain.facts", &[]).unwrap().get(0);
+    assert_eq!(seen, 0);
+    assert!(beta.execute("DELETE FROM iobox_chain.facts", &[]).is_err(), "a box cannot delete");
+    assert!(beta.batch_execute("DROP VIEW iobox_chain.footfall_daily").is_err(), "nor change the schema");
+    assert_eq!(facts(&pg, "alpha"), alpha_facts, "alpha's figures are untouched");
+    // A wrong password is a clear error, not a hang.
+    let wrong = Box_::new(&pg, "beta", "iobox_box_beta", "not-the-password", 500);
+    simulate(&wrong.db(), &[day], 1.0, 7);
+    let out = wrong.sync(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("password authentication failed"), "{}", text(&out));
+}
