@@ -258,12 +258,15 @@ fn day_rows(conn: &Connection, day: i64, day_end: i64, closed_before: i64, k: u3
     Ok(out)
 }
 
+/// A row's natural key: kind, bucket, bucket start, dim.
+type RowKey = (String, String, i64, String);
+
 /// Writes one day's rows in one transaction: new rows at revision 1, changed ones at the next revision,
 /// rows no longer there as suppressed. Returns the rows written.
 fn write_day(conn: &Connection, day: i64, stage: i64, fin: bool, fresh: &[Fresh], opts: &CloseOptions) -> Result<u64> {
     let e = err(conn);
     let tx = conn.unchecked_transaction().map_err(&e)?;
-    let mut stored: HashMap<(String, String, i64, String), (i64, Option<String>)> = HashMap::new();
+    let mut stored: HashMap<RowKey, (i64, Option<String>)> = HashMap::new();
     {
         let mut stmt = tx
             .prepare_cached(
@@ -393,4 +396,208 @@ pub fn backlog(conn: &Connection) -> Result<Backlog> {
 /// Marks every row pending again (head office lost its copy, or the box moved to a new server).
 pub fn resend_all(conn: &Connection) -> Result<u64> {
     Ok(conn.execute("UPDATE outbox SET delivered_revision = 0", []).map_err(err(conn))? as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::{Event, Name, TrackId};
+    use crate::store::{Record, Writer, WriterOptions, open_rw};
+
+    const HOUR: i64 = 3_600_000;
+    const K: u32 = 5;
+
+    /// Tuesday 2030-01-01 00:00 local (the tests' TZ is whatever the machine's is: days come from it).
+    fn day0() -> i64 {
+        buckets::floor(1_893_499_200_000, Level::Day)
+    }
+
+    /// `n` tracks entering at `hour` of `day` and staying a minute in "shelf", written by one run.
+    fn shoppers(path: &std::path::Path, day: i64, hour: i64, n: u64, first_track: u64) {
+        let options = WriterOptions { retention: None, ..WriterOptions::default() };
+        let writer = Writer::start_with(path, &["door".to_string()], options).unwrap();
+        let tx = writer.sender();
+        let at = day + hour * HOUR;
+        tx.send(Record::Frame { camera: 0, ts_ms: at, seq: 1, faces_blurred: 0, frames_dropped: 0 });
+        for i in 0..n {
+            let track = TrackId(first_track + i);
+            let t = at + i as i64 * 1000;
+            tx.send(Record::Event { camera: 0, event: Event::Entry { zone: Name::from("entrance"), track, at_ms: t } });
+            tx.send(Record::Event {
+                camera: 0,
+                event: Event::ZoneExited { zone: Name::from("shelf"), track, at_ms: t + 60_000, dwell_ms: 60_000 },
+            });
+        }
+        drop(tx);
+        writer.finish().unwrap();
+    }
+
+    fn opts(now_ms: i64) -> CloseOptions {
+        CloseOptions { k: K, grace_ms: 15 * 60_000, now_ms, keep_from_ms: None }
+    }
+
+    fn day_entries(conn: &Connection, day: i64) -> (Option<u64>, i64) {
+        conn.query_row(
+            "SELECT figures, revision FROM outbox WHERE kind = 'footfall' AND bucket = 'day' AND bucket_start_ms = ?1",
+            [day],
+            |r| {
+                let f: Option<String> = r.get(0)?;
+                let v = f.map(|f| serde_json::from_str::<Value>(&f).unwrap()["entries"].as_u64().unwrap());
+                Ok((v, r.get(1)?))
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn hours_close_after_the_grace_days_when_they_end_and_a_pass_again_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let day = day0();
+        shoppers(&path, day, 10, 6, 1);
+        shoppers(&path, day, 11, 7, 100);
+        let conn = open_rw(&path).unwrap();
+        // 11:10: hour 10 ended 10 minutes ago, within the grace: nothing yet.
+        assert_eq!(close(&conn, &opts(day + 11 * HOUR + 10 * 60_000)).unwrap().rows, 0);
+        // 11:20: hour 10 closes, alone.
+        let c = close(&conn, &opts(day + 11 * HOUR + 20 * 60_000)).unwrap();
+        assert_eq!(c, Closed { days: 1, rows: 1 });
+        let hours: Vec<(i64, String)> = conn
+            .prepare("SELECT bucket_start_ms, figures FROM outbox WHERE bucket = 'hour'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(hours, vec![(day + 10 * HOUR, r#"{"entries":6,"exits":0}"#.to_string())]);
+        // The same moment again: nothing to do.
+        assert_eq!(close(&conn, &opts(day + 11 * HOUR + 20 * 60_000)).unwrap(), Closed::default());
+        // The next morning: hour 11 and the whole day, every kind of the day's report.
+        let c = close(&conn, &opts(day + 33 * HOUR)).unwrap();
+        assert!(c.rows >= 3, "{c:?}");
+        assert_eq!(day_entries(&conn, day), (Some(13), 1));
+        let zone: String = conn
+            .query_row("SELECT figures FROM outbox WHERE kind = 'zone' AND dim = 'shelf'", [], |r| r.get(0))
+            .unwrap();
+        let zone: Value = serde_json::from_str(&zone).unwrap();
+        assert_eq!(zone["visits"], 13);
+        // 13 stays of a minute: all in the 60-120 s bin, shown (13 >= k).
+        assert_eq!(zone["bins"], serde_json::json!([0, 0, 13, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(zone["hidden"], 0);
+        assert!(zone.get("median_ms").is_none(), "medians do not add up across stores: not sent");
+        assert_eq!(close(&conn, &opts(day + 33 * HOUR)).unwrap(), Closed::default());
+    }
+
+    #[test]
+    fn late_events_give_the_day_a_new_revision_that_is_pending_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let day = day0();
+        shoppers(&path, day, 10, 6, 1);
+        let conn = open_rw(&path).unwrap();
+        close(&conn, &opts(day + 25 * HOUR)).unwrap();
+        assert_eq!(day_entries(&conn, day), (Some(6), 1));
+        let rows = pending(&conn, 1000).unwrap();
+        assert!(!rows.is_empty());
+        let acked: Vec<(i64, i64)> = rows.iter().map(|r| (r.id, r.revision)).collect();
+        mark_delivered(&conn, &acked).unwrap();
+        assert_eq!(backlog(&conn).unwrap().rows, 0);
+        // Late shoppers on that day; the next pass on the same day does not look again, the next day's does.
+        shoppers(&path, day, 15, 5, 500);
+        assert_eq!(close(&conn, &opts(day + 26 * HOUR)).unwrap().rows, 0);
+        assert!(close(&conn, &opts(day + 49 * HOUR)).unwrap().rows > 0);
+        assert_eq!(day_entries(&conn, day), (Some(11), 2));
+        let again = pending(&conn, 1000).unwrap();
+        assert!(again.iter().any(|r| r.kind == "footfall" && r.bucket == "day" && r.revision == 2));
+        // An acknowledgement of the old revision does not clear the new one.
+        let day_row = again.iter().find(|r| r.kind == "footfall" && r.bucket == "day").unwrap();
+        mark_delivered(&conn, &[(day_row.id, 1)]).unwrap();
+        assert!(pending(&conn, 1000).unwrap().iter().any(|r| r.id == day_row.id));
+        mark_delivered(&conn, &[(day_row.id, 2)]).unwrap();
+        assert!(!pending(&conn, 1000).unwrap().iter().any(|r| r.id == day_row.id));
+    }
+
+    #[test]
+    fn a_small_day_is_sent_suppressed_and_a_vanished_row_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let day = day0();
+        shoppers(&path, day, 10, 3, 1);
+        shoppers(&path, day, 12, 6, 100);
+        shoppers(&path, day, 14, 7, 200);
+        let conn = open_rw(&path).unwrap();
+        close(&conn, &opts(day + 25 * HOUR)).unwrap();
+        let hour10: (bool, Option<String>) = conn
+            .query_row(
+                "SELECT suppressed, figures FROM outbox WHERE bucket = 'hour' AND bucket_start_ms = ?1",
+                [day + 10 * HOUR],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(hour10, (true, None), "3 shoppers: sent as suppressed, no figures");
+        // The day is the sum of its shown hours, as the store's report says it: hour 12 is hidden with hour
+        // 10 (the day, 16, minus hours 12 and 14 would be the 3 of hour 10).
+        assert_eq!(day_entries(&conn, day), (Some(7), 1));
+        // The shelf stays are deleted (say, by hand): the shelf row is withdrawn at the next revision.
+        conn.execute("DELETE FROM events WHERE place = 'shelf'", []).unwrap();
+        close(&conn, &opts(day + 49 * HOUR)).unwrap();
+        let shelf: (bool, Option<String>, i64) = conn
+            .query_row(
+                "SELECT suppressed, figures, revision FROM outbox WHERE kind = 'zone' AND dim = 'shelf'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(shelf, (true, None, 2));
+    }
+
+    #[test]
+    fn no_track_id_or_token_is_ever_in_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let day = day0();
+        shoppers(&path, day, 10, 8, 0xabcdef);
+        let conn = open_rw(&path).unwrap();
+        close(&conn, &opts(day + 25 * HOUR)).unwrap();
+        let all: String = conn.query_row("SELECT group_concat(figures, ' ') FROM outbox", [], |r| r.get(0)).unwrap();
+        let track: String = conn.query_row("SELECT track FROM events LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert!(!all.contains(&track), "{all}");
+        assert!(!all.contains("token"), "{all}");
+    }
+}
+
+#[cfg(test)]
+mod bin_props {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use crate::store::query::{DWELL_BINS_S, dwell_bin, shown_bins};
+
+    proptest! {
+        /// Whatever the stays: a shown bin holds 0 or at least k tracks, and the hidden bins together hold
+        /// none or at least k (so the zone's total minus the shown bins gives no small group away).
+        #[test]
+        fn a_histogram_never_shows_or_leaves_a_small_group(
+            stays in proptest::collection::vec((0u64..40, 0i64..7_200_000), 0..120),
+            k in 2u32..8,
+        ) {
+            let mut bins = vec![HashSet::new(); DWELL_BINS_S.len() + 1];
+            for (track, ms) in &stays {
+                bins[dwell_bin(*ms)].insert(*track);
+            }
+            let shown = shown_bins(&bins, k);
+            let k = k as usize;
+            let mut hidden = HashSet::new();
+            for (b, s) in bins.iter().zip(&shown) {
+                if *s {
+                    prop_assert!(b.is_empty() || b.len() >= k);
+                } else {
+                    hidden.extend(b.iter().copied());
+                }
+            }
+            let all: HashSet<u64> = bins.iter().flatten().copied().collect();
+            prop_assert!(hidden.is_empty() || hidden.len() >= k || hidden.len() == all.len());
+        }
+    }
 }

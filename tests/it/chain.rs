@@ -303,11 +303,15 @@ fn head_office(pg: &Postgres, stores: &[(&str, &str)]) {
     }
 }
 
+/// A fact's natural key at head office within a store: kind, bucket, start (ms), dim.
+type Key = (String, String, i64, String);
+/// A fact's revision, suppression and figures.
+type Held = (i32, bool, Option<Value>);
+/// An outbox row: kind, bucket, start (ms), dim, revision, figures, revision acknowledged.
+type OutboxRow = (String, String, i64, String, i64, Option<String>, i64);
+
 /// Every fact of one store: (kind, bucket, start, dim) -> (revision, suppressed, figures).
-fn facts(
-    pg: &Postgres,
-    store: &str,
-) -> std::collections::BTreeMap<(String, String, i64, String), (i32, bool, Option<Value>)> {
+fn facts(pg: &Postgres, store: &str) -> std::collections::BTreeMap<Key, Held> {
     pg.admin("chain")
         .query(
             "SELECT kind, bucket, (extract(epoch FROM bucket_start) * 1000)::int8, dim, revision, suppressed, figures::text
@@ -324,7 +328,7 @@ fn facts(
 }
 
 /// The outbox of a box as head office should hold it: (kind, bucket, start ms, dim) -> (revision, figures).
-fn outbox(db: &Path) -> Vec<(String, String, i64, String, i64, Option<String>, i64)> {
+fn outbox(db: &Path) -> Vec<OutboxRow> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
         .prepare(
