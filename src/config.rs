@@ -247,6 +247,8 @@ pub struct RawAlert {
     pub name: String,
     pub kind: AlertKind,
     pub camera: Option<String>,
+    /// Every kind but `sync_backlog` watches a zone.
+    #[serde(default)]
     pub zone: String,
     /// People (queue_length, occupancy) or seconds (dwell).
     pub above: f64,
@@ -653,7 +655,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     }
 
     raw.behaviour.validate().map_err(|e| invalid("behaviour", e.to_string()))?;
-    let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, &invalid)?;
+    let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, raw.chain.is_some(), &invalid)?;
     let dashboard = validate_dashboard(raw.dashboard, &invalid)?;
     let chain = raw.chain.map(|c| validate_chain(c, &invalid, &resolve)).transpose()?;
     let retention_days = raw.store.retention_days.unwrap_or(30);
@@ -848,6 +850,7 @@ fn validate_alerts(
     rules: Vec<RawAlert>,
     cameras: &HashSet<String>,
     behaviour: &BehaviourConfig,
+    chain: bool,
     invalid: &dyn Fn(&str, String) -> Error,
 ) -> Result<AlertsConfig> {
     let mqtt = raw.mqtt.as_deref().map(MqttTarget::parse).transpose().map_err(|m| invalid("alerts.mqtt", m))?;
@@ -886,6 +889,37 @@ fn validate_alerts(
         {
             return Err(invalid(&field("camera"), format!("there is no [[camera]] named '{c}'")));
         }
+        if r.kind == AlertKind::SyncBacklog {
+            if !chain {
+                return Err(invalid(
+                    &field("kind"),
+                    "sync_backlog rules watch head office's backlog: set [chain]".into(),
+                ));
+            }
+            if !r.zone.is_empty() || r.camera.is_some() || r.for_s.is_some() {
+                return Err(invalid(
+                    &field("zone"),
+                    "a sync_backlog rule has no zone, camera or for_s: `above` is the backlog's age in minutes".into(),
+                ));
+            }
+            if !(r.above.is_finite() && (0.0..=10_080.0).contains(&r.above)) {
+                return Err(invalid(&field("above"), format!("{} is not a number of minutes (0 to 10080)", r.above)));
+            }
+            let cooldown = r.cooldown_s.unwrap_or(3600.0);
+            if !(0.0..=86_400.0).contains(&cooldown) {
+                return Err(invalid(&field("cooldown_s"), format!("{cooldown} is not between 0 and 86400 seconds")));
+            }
+            out.push(Rule {
+                for_ms: 0,
+                cooldown_ms: (cooldown * 1000.0).round() as i64,
+                name: r.name,
+                kind: r.kind,
+                camera: None,
+                zone: String::new(),
+                above: r.above,
+            });
+            continue;
+        }
         if r.zone.is_empty() {
             return Err(invalid(&field("zone"), "must name a zone of the camera's calibration".into()));
         }
@@ -915,6 +949,7 @@ fn validate_alerts(
             AlertKind::QueueLength => (behaviour.events.queue, "behaviour.events.queue"),
             AlertKind::Occupancy => (behaviour.events.occupancy, "behaviour.events.occupancy"),
             AlertKind::Dwell => (behaviour.events.zones, "behaviour.events.zones"),
+            AlertKind::SyncBacklog => (true, ""),
         };
         if !switch {
             return Err(invalid(&field("kind"), format!("{} rules need {needs}, which is off", r.kind)));
@@ -1113,6 +1148,35 @@ mod tests {
         }
         let err = parse(&format!("{rule}kind = \"loud\"\nabove = 1\n{cam}")).unwrap_err().to_string();
         assert!(err.contains("loud") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn the_chain_section_and_backlog_rules_are_read_and_checked() {
+        let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
+        assert!(parse(cam).unwrap().chain.is_none());
+        let chain = "[chain]\nstore = \"store-042\"\nurl = \"host=hq user=box dbname=chain\"\n";
+        let c = parse(&format!("{chain}{cam}")).unwrap().chain.unwrap();
+        assert_eq!(
+            (c.store.as_str(), c.grace, c.every, c.batch),
+            ("store-042", Duration::from_secs(900), Duration::from_secs(60), 500)
+        );
+        let backlog = "[[alert]]\nname = \"hq\"\nkind = \"sync_backlog\"\nabove = 120\n";
+        let rules = parse(&format!("{chain}{backlog}{cam}")).unwrap().alerts.rules;
+        assert_eq!((rules[0].kind, rules[0].above, rules[0].cooldown_ms), (AlertKind::SyncBacklog, 120.0, 3_600_000));
+        for (text, field) in [
+            ("[chain]\nstore = \"Store 1\"\n".to_string(), "chain.store"),
+            ("[chain]\nstore = \"\"\n".to_string(), "chain.store"),
+            ("[chain]\nstore = \"s\"\nbatch = 0\n".to_string(), "chain.batch"),
+            ("[chain]\nstore = \"s\"\nevery_s = 0\n".to_string(), "chain.every_s"),
+            ("[chain]\nstore = \"s\"\ngrace_min = -1\n".to_string(), "chain.grace_min"),
+            ("[chain]\nstore = \"s\"\nhost = \"x\"\n".to_string(), "host"),
+            (backlog.to_string(), "alert[0].kind"),
+            (format!("{chain}{backlog}zone = \"till\"\n"), "alert[0].zone"),
+            (format!("{chain}[[alert]]\nname = \"hq\"\nkind = \"sync_backlog\"\nabove = -5\n"), "alert[0].above"),
+        ] {
+            let err = parse(&format!("{text}{cam}")).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

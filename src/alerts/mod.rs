@@ -14,6 +14,9 @@
 //! - `occupancy`: the same with the `Occupancy` count of any zone.
 //! - `dwell`: someone has been inside the zone for more than `above` seconds, and is still inside: it fires
 //!   on the first frame past the threshold, not when the person leaves. Each stay fires at most once.
+//! - `sync_backlog`: the oldest figure head office has not acknowledged (`[chain]`) is more than `above`
+//!   minutes old ([`BacklogEngine`], checked after every delivery attempt); it clears when delivery has
+//!   caught up. No camera or zone: `camera` and `zone` are empty in its payload.
 //!
 //! Samples come every `behaviour.queue_sample_ms` (5 s by default), so the hold of a count rule is checked
 //! on samples: a `for_s` of 2 fires on the second sample in a row above the threshold, 5 s after the first.
@@ -30,9 +33,9 @@
 //! | field | meaning |
 //! |---|---|
 //! | `state` | `fired`, or `cleared` when the condition behind a fired alert has ended |
-//! | `rule`, `kind` | the rule's name and kind (`queue_length`, `dwell`, `occupancy`) |
+//! | `rule`, `kind` | the rule's name and kind (`queue_length`, `dwell`, `occupancy`, `sync_backlog`) |
 //! | `camera`, `zone` | where |
-//! | `value` | people in the queue / zone, or the stay in seconds (fired: so far; cleared: the whole stay) |
+//! | `value` | people in the queue / zone, the stay in seconds (fired: so far; cleared: the whole stay), or the backlog's age in minutes |
 //! | `threshold` | the rule's `above` |
 //! | `since_ms` | when the condition started: first sample above, or when the person entered (ms since the epoch) |
 //! | `at_ms` | when it fired (or cleared) |
@@ -51,7 +54,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::behaviour::{Event, Name, TrackId};
 
-pub use publish::{AlertReport, AlertSink, CameraAlerts, Publisher};
+pub use publish::{AlertReport, AlertSink, BacklogAlerts, CameraAlerts, Publisher};
 
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,8 @@ pub enum AlertKind {
     Dwell,
     /// `Occupancy` counts of a zone.
     Occupancy,
+    /// The age of the oldest figure head office has not acknowledged (`[chain]`), in minutes.
+    SyncBacklog,
 }
 
 impl fmt::Display for AlertKind {
@@ -71,6 +76,7 @@ impl fmt::Display for AlertKind {
             AlertKind::QueueLength => "queue_length",
             AlertKind::Dwell => "dwell",
             AlertKind::Occupancy => "occupancy",
+            AlertKind::SyncBacklog => "sync_backlog",
         })
     }
 }
@@ -101,6 +107,15 @@ impl Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == AlertKind::SyncBacklog {
+            return write!(
+                f,
+                "'{}': head office's backlog older than {} min, cooldown {} s",
+                self.name,
+                self.above,
+                self.cooldown_ms as f64 / 1000.0
+            );
+        }
         write!(f, "'{}': {} in zone '{}'", self.name, self.kind, self.zone)?;
         if let Some(c) = &self.camera {
             write!(f, " of camera '{c}'")?;
@@ -219,7 +234,7 @@ pub fn check_zones<'a>(
     cameras: impl Iterator<Item = (&'a str, Option<&'a crate::calibration::Calibration>)> + Clone,
 ) -> Result<(), Error> {
     use crate::calibration::ZoneKind;
-    for rule in rules {
+    for rule in rules.iter().filter(|r| r.kind != AlertKind::SyncBacklog) {
         let err = |message: String| Error::Rule { rule: rule.name.clone(), message };
         let mut found = false;
         for (camera, cal) in cameras.clone().filter(|(c, _)| rule.applies_to(c)) {
@@ -319,12 +334,61 @@ pub struct Engine {
     rules: Vec<RuleState>,
 }
 
+/// The `sync_backlog` rules: pure code, fed the backlog's age after every delivery attempt.
+#[derive(Debug)]
+pub struct BacklogEngine {
+    rules: Vec<(Rule, Option<i64>, Option<i64>)>,
+    site: Option<Name>,
+}
+
+impl BacklogEngine {
+    /// The `sync_backlog` rules of `rules`; `None` when there are none.
+    pub fn new(rules: &[Rule], site: Option<&str>) -> Option<BacklogEngine> {
+        let rules: Vec<_> =
+            rules.iter().filter(|r| r.kind == AlertKind::SyncBacklog).map(|r| (r.clone(), None, None)).collect();
+        (!rules.is_empty()).then(|| BacklogEngine { rules, site: site.map(Into::into) })
+    }
+
+    /// The backlog's oldest row is `age_s` old at `at_ms` (`None`: no backlog).
+    pub fn observe(&mut self, age_s: Option<f64>, at_ms: i64, out: &mut Vec<Alert>) {
+        let minutes = age_s.unwrap_or(0.0) / 60.0;
+        for (rule, fired_since, last_fired) in &mut self.rules {
+            let over = age_s.is_some() && minutes > rule.above;
+            let alert = |state, since_ms| Alert {
+                state,
+                rule: rule.name.as_str().into(),
+                kind: AlertKind::SyncBacklog,
+                camera: "".into(),
+                zone: "".into(),
+                value: (minutes * 100.0).round() / 100.0,
+                threshold: rule.above,
+                since_ms,
+                at_ms,
+                site: self.site.clone(),
+            };
+            match (over, *fired_since) {
+                (true, None) if last_fired.is_none_or(|t| at_ms - t >= rule.cooldown_ms) => {
+                    let since = at_ms - (age_s.unwrap_or(0.0) * 1000.0) as i64;
+                    out.push(alert(AlertState::Fired, since));
+                    *fired_since = Some(since);
+                    *last_fired = Some(at_ms);
+                }
+                (false, Some(since)) => {
+                    out.push(alert(AlertState::Cleared, since));
+                    *fired_since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl Engine {
     /// The rules that apply to `camera`; `None` when none does.
     pub fn new(camera: &str, rules: &[Rule], site: Option<&str>) -> Option<Engine> {
         let rules: Vec<RuleState> = rules
             .iter()
-            .filter(|r| r.applies_to(camera))
+            .filter(|r| r.kind != AlertKind::SyncBacklog && r.applies_to(camera))
             .map(|r| RuleState {
                 name: r.name.as_str().into(),
                 kind: r.kind,

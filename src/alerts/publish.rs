@@ -22,7 +22,7 @@ use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
 use rumqttc::{Client, Connection, MqttOptions, Outgoing, Packet, QoS};
 use serde::Serialize;
 
-use super::{Alert, AlertState, AlertsConfig, Engine, Error, MqttTarget};
+use super::{Alert, AlertState, AlertsConfig, BacklogEngine, Engine, Error, MqttTarget};
 use crate::behaviour::Event;
 
 /// Alerts waiting for the publisher thread.
@@ -176,6 +176,19 @@ impl Publisher {
         })
     }
 
+    /// The `sync_backlog` rules wired to this publisher; `None` when there are none.
+    pub fn backlog_alerts(&self) -> Option<BacklogAlerts> {
+        let engine = BacklogEngine::new(&self.config.rules, self.config.site.as_deref())?;
+        Some(BacklogAlerts {
+            engine,
+            tx: self.tx.clone()?,
+            sink: self.sink.clone(),
+            out: Vec::new(),
+            counters: self.counters.clone(),
+            drop_log: RateLimit::default(),
+        })
+    }
+
     /// After the workers are done (their `CameraAlerts` dropped): sends what is queued, closes the MQTT
     /// connection (waiting up to 5 s for the broker) and returns the counts.
     pub fn finish(mut self) -> AlertReport {
@@ -229,25 +242,54 @@ impl CameraAlerts {
     }
 
     fn send(&mut self) {
-        for alert in self.out.drain(..) {
-            match alert.state {
-                AlertState::Fired => Counters::add(&self.counters.fired),
-                AlertState::Cleared => Counters::add(&self.counters.cleared),
-            }
-            tracing::info!(
-                rule = %alert.rule, camera = %alert.camera, zone = %alert.zone, value = alert.value,
-                "alert {}", if alert.state == AlertState::Fired { "fired" } else { "cleared" }
-            );
-            if let Some(sink) = &self.sink {
-                sink(&alert);
-            }
-            match self.tx.try_send(alert) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    Counters::add(&self.counters.dropped);
-                    if let Some(held) = self.drop_log.allow() {
-                        tracing::warn!("alerts: the publisher is behind; alert dropped{held}");
-                    }
+        hand_over(&mut self.out, &self.tx, self.sink.as_ref(), &self.counters, &mut self.drop_log);
+    }
+}
+
+/// The `sync_backlog` rules wired to the publisher; lives in the chain delivery thread.
+pub struct BacklogAlerts {
+    engine: BacklogEngine,
+    tx: Sender<Alert>,
+    sink: Option<AlertSink>,
+    out: Vec<Alert>,
+    counters: Arc<Counters>,
+    drop_log: RateLimit,
+}
+
+impl BacklogAlerts {
+    /// The backlog's oldest row is `age_s` old (`None`: nothing waits) at `at_ms`.
+    pub fn observe(&mut self, age_s: Option<f64>, at_ms: i64) {
+        self.engine.observe(age_s, at_ms, &mut self.out);
+        hand_over(&mut self.out, &self.tx, self.sink.as_ref(), &self.counters, &mut self.drop_log);
+    }
+}
+
+/// Counts, logs and hands `out`'s alerts to the sink and the publisher's channel, never waiting.
+fn hand_over(
+    out: &mut Vec<Alert>,
+    tx: &Sender<Alert>,
+    sink: Option<&AlertSink>,
+    counters: &Counters,
+    drop_log: &mut RateLimit,
+) {
+    for alert in out.drain(..) {
+        match alert.state {
+            AlertState::Fired => Counters::add(&counters.fired),
+            AlertState::Cleared => Counters::add(&counters.cleared),
+        }
+        tracing::info!(
+            rule = %alert.rule, camera = %alert.camera, zone = %alert.zone, value = alert.value,
+            "alert {}", if alert.state == AlertState::Fired { "fired" } else { "cleared" }
+        );
+        if let Some(sink) = sink {
+            sink(&alert);
+        }
+        match tx.try_send(alert) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                Counters::add(&counters.dropped);
+                if let Some(held) = drop_log.allow() {
+                    tracing::warn!("alerts: the publisher is behind; alert dropped{held}");
                 }
             }
         }

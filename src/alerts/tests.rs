@@ -366,3 +366,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_backlog_rule_fires_once_when_head_office_falls_behind_and_clears_when_it_catches_up() {
+    let rules = [
+        rule("hq", AlertKind::SyncBacklog, "", 60.0, 0.0, 600.0),
+        rule("q", AlertKind::QueueLength, "till", 3.0, 0.0, 0.0),
+    ];
+    let mut engine = BacklogEngine::new(&rules, Some("store-1")).unwrap();
+    assert!(Engine::new("cam", &rules[..1], None).is_none(), "a camera's engine has no backlog rule");
+    let mut out = Vec::new();
+    let t0 = 1_800_000_000_000;
+    engine.observe(None, t0, &mut out);
+    engine.observe(Some(59.0 * 60.0), t0 + 1000, &mut out);
+    assert!(out.is_empty());
+    engine.observe(Some(61.0 * 60.0), t0 + 2000, &mut out);
+    engine.observe(Some(90.0 * 60.0), t0 + 3000, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let fired = out.remove(0);
+    assert_eq!(
+        (fired.state, fired.kind, fired.value, fired.threshold),
+        (AlertState::Fired, AlertKind::SyncBacklog, 61.0, 60.0)
+    );
+    assert_eq!(fired.since_ms, t0 + 2000 - 61 * 60_000, "since the oldest row was written");
+    assert_eq!(fired.site, Some("store-1".into()));
+    engine.observe(None, t0 + 4000, &mut out);
+    assert_eq!(out.remove(0).state, AlertState::Cleared);
+    // Behind again within the cooldown: quiet; after it, fires again.
+    engine.observe(Some(70.0 * 60.0), t0 + 5000, &mut out);
+    assert!(out.is_empty());
+    engine.observe(Some(70.0 * 60.0), t0 + 2000 + 600_000, &mut out);
+    assert_eq!(out.remove(0).state, AlertState::Fired);
+    let json = serde_json::to_string(&fired).unwrap();
+    assert!(json.contains(r#""kind":"sync_backlog""#) && json.contains(r#""value":61"#), "{json}");
+}

@@ -59,7 +59,19 @@ pub(crate) fn db(target: &str) -> impl Fn(postgres::Error) -> Error + '_ {
                 }
                 m
             }
-            None => source.to_string(),
+            None => {
+                // "error connecting to server: Connection refused (os error 111)": the cause says what to fix.
+                let mut m = source.to_string();
+                let mut cause = std::error::Error::source(&source);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !m.contains(&text) {
+                        m.push_str(&format!(": {text}"));
+                    }
+                    cause = c.source();
+                }
+                m
+            }
         };
         Error::Db { target: target.to_string(), message, source }
     }

@@ -207,8 +207,13 @@ pub fn run_sources(
     let run_start_ms = timeline.now_ms();
     let sync = match (super::sync::syncer_for(config)?, &config.chain) {
         (Some(syncer), Some(c)) => Some(
-            super::sync::SyncThread::start(syncer, c.every, timeline.clock().clone())
-                .map_err(|e| JobError::Usage(format!("cannot start the chain delivery thread: {e}")))?,
+            super::sync::SyncThread::start(
+                syncer,
+                c.every,
+                timeline.clock().clone(),
+                alerts.as_ref().and_then(crate::alerts::Publisher::backlog_alerts),
+            )
+            .map_err(|e| JobError::Usage(format!("cannot start the chain delivery thread: {e}")))?,
         ),
         _ => None,
     };
@@ -345,9 +350,10 @@ pub fn run_sources(
         send_visits(&mut store, &mut ended, &writer.sender());
         store.visits
     };
-    let alerts = alerts.map(crate::alerts::Publisher::finish);
     let ws = writer.finish()?;
+    // The last delivery (what closed during the run) before the alerts close: it may still raise one.
     let chain = sync.map(super::sync::SyncThread::finish);
+    let alerts = alerts.map(crate::alerts::Publisher::finish);
     Ok(RunReport {
         database: config.store_path.clone(),
         seconds: started.elapsed().as_secs_f64(),

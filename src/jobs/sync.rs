@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::alerts::BacklogAlerts;
 use crate::chain::sync::{Backoff, SyncOptions, SyncStatus, Syncer};
 use crate::chain::{self, Target};
 use crate::clock::Clock;
@@ -45,8 +46,14 @@ pub struct SyncThread {
 }
 
 impl SyncThread {
-    /// Closes and delivers every `every`, and once more when stopped.
-    pub fn start(mut syncer: Syncer, every: Duration, clock: Arc<dyn Clock>) -> std::io::Result<SyncThread> {
+    /// Closes and delivers every `every`, and once more when stopped; after each attempt the backlog's
+    /// age goes to the `sync_backlog` alert rules.
+    pub fn start(
+        mut syncer: Syncer,
+        every: Duration,
+        clock: Arc<dyn Clock>,
+        mut alerts: Option<BacklogAlerts>,
+    ) -> std::io::Result<SyncThread> {
         let stop = Stop::new();
         let status = syncer.status.clone();
         let s = stop.clone();
@@ -73,6 +80,10 @@ impl SyncThread {
                         retry
                     }
                 };
+                if let Some(a) = alerts.as_mut() {
+                    let age = syncer.status.lock().map(|g| g.backlog_age_s).unwrap_or_default();
+                    a.observe(age, clock.wall_ms());
+                }
                 if stopping {
                     break;
                 }

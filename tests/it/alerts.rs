@@ -341,3 +341,59 @@ fn a_rule_whose_zone_no_camera_has_stops_the_run_before_it_starts() {
         assert!(!dir.path().join("events.sqlite").exists(), "refused before the database is created");
     }
 }
+
+#[test]
+fn head_office_out_of_reach_shows_in_the_run_report_and_raises_a_backlog_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two days this store closed before: their figures wait in the outbox for a server that is not there.
+    let days = [crate::chain::plus_days(crate::chain::today(), -3), crate::chain::plus_days(crate::chain::today(), -2)];
+    crate::chain::simulate(&dir.path().join("events.sqlite"), &days, 1.0, 9);
+    let (hook, bodies) = webhook_server();
+    let dead = free_port();
+    let config = format!(
+        r#"
+[store]
+path = "events.sqlite"
+retention_days = 0
+
+[chain]
+store = "store-9"
+url = "host=127.0.0.1 port={dead} user=iobox_box_store_9 dbname=chain connect_timeout=2"
+every_s = 1
+
+[alerts]
+webhook = "http://127.0.0.1:{hook}/hook"
+
+[[alert]]
+name = "head-office-behind"
+kind = "sync_backlog"
+above = 0
+cooldown_s = 0
+
+[[camera]]
+name = "sample"
+kind = "file"
+uri = "{clip}"
+calibration = "{calibration}"
+"#,
+        clip = common::sample_clip().display(),
+        calibration = common::root().join("calibration/sample.toml").display(),
+    );
+    let (report, log) = run(dir.path(), &config);
+    let chain = &report["chain"];
+    assert_eq!(chain["store"], "store-9", "{report}");
+    assert!(chain["backlog_rows"].as_u64().unwrap() > 20, "two days of figures wait: {chain}");
+    assert!(chain["backlog_age_s"].as_f64().unwrap() > 0.0, "{chain}");
+    assert_eq!(chain["rows_delivered"], 0, "{chain}");
+    assert!(chain["last_error"].as_str().unwrap().contains("Connection refused"), "{chain}");
+    assert!(log.contains("the outbox keeps every row"), "{log}");
+    let (line, body) = bodies.recv_timeout(Duration::from_secs(10)).expect("the backlog alert reached the webhook");
+    assert!(line.starts_with("POST /hook"), "{line}");
+    let alert: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (alert["rule"].as_str(), alert["kind"].as_str(), alert["state"].as_str()),
+        (Some("head-office-behind"), Some("sync_backlog"), Some("fired")),
+        "{alert}"
+    );
+    assert!(alert["value"].as_f64().unwrap() > 0.0, "minutes behind: {alert}");
+}

@@ -119,12 +119,12 @@ impl Drop for Postgres {
 }
 
 /// Today's local midnight.
-fn today() -> i64 {
+pub(crate) fn today() -> i64 {
     buckets::floor(iobox::clock::system().wall_ms(), Level::Day)
 }
 
 /// The start of the local day `n` days after the day that starts at `day`.
-fn plus_days(day: i64, n: i64) -> i64 {
+pub(crate) fn plus_days(day: i64, n: i64) -> i64 {
     buckets::floor(day + n * DAY + 12 * HOUR, Level::Day)
 }
 
@@ -135,7 +135,7 @@ fn local_day(ms: i64) -> String {
 /// A store's shoppers on `days` (local midnights), 9:00 to 19:00, written through the real writer: a door
 /// camera (entries and exits) and a floor camera (stays in shelf, bakery and the checkout queue, queue
 /// samples, heat cells and mood per hour). `scale` multiplies the shoppers per hour (3 to 12 at 1).
-fn simulate(db: &Path, days: &[i64], scale: f64, seed: u64) {
+pub(crate) fn simulate(db: &Path, days: &[i64], scale: f64, seed: u64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let name = |s: &str| Name::from(s);
     let mut seq = 0u64;
