@@ -21,7 +21,7 @@ apt_packages=(
   python3 python3-venv
 )
 if [ "$what" = test ]; then
-  apt_packages+=(mosquitto chromium chromium-driver postgresql-15)
+  apt_packages+=(mosquitto chromium chromium-driver postgresql-15 openssl)
 fi
 
 missing=()

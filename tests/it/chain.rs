@@ -23,6 +23,9 @@ const DAY: i64 = 24 * HOUR;
 struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
+    /// TLS only on TCP (`hostssl`, with the certificate and key in the data folder); the superuser
+    /// then connects over the Unix socket.
+    tls: bool,
 }
 
 fn as_postgres(program: &str) -> Command {
@@ -43,6 +46,15 @@ fn free_port() -> u16 {
 
 impl Postgres {
     fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// A server that accepts TCP clients only over TLS, with `server.crt` and `server.key` from `certs`.
+    fn start_tls(certs: &Path) -> Postgres {
+        Self::start_with(Some(certs))
+    }
+
+    fn start_with(certs: Option<&Path>) -> Postgres {
         assert!(
             Path::new(PG_BIN).join("initdb").is_file(),
             "PostgreSQL 15 is not installed ({PG_BIN}/initdb): run scripts/setup.sh test"
@@ -67,7 +79,26 @@ impl Postgres {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {}", text(&out));
-        let pg = Postgres { dir, port: free_port() };
+        if let Some(certs) = certs {
+            for f in ["server.crt", "server.key"] {
+                std::fs::copy(certs.join(f), data.join(f)).unwrap();
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            if unsafe { libc::geteuid() } == 0 {
+                let owner = std::fs::metadata(&data).unwrap();
+                use std::os::unix::fs::MetadataExt;
+                for f in ["server.crt", "server.key", "pg_hba.conf"] {
+                    std::os::unix::fs::chown(data.join(f), Some(owner.uid()), Some(owner.gid())).unwrap();
+                }
+            }
+        }
+        let pg = Postgres { dir, port: free_port(), tls: certs.is_some() };
         pg.resume();
         pg.admin("postgres").batch_execute("CREATE DATABASE chain").unwrap();
         pg
@@ -79,7 +110,11 @@ impl Postgres {
 
     /// Starts (again) on the same port.
     fn resume(&self) {
-        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data().display());
+        let mut opts =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data().display());
+        if self.tls {
+            opts.push_str(" -c ssl=on");
+        }
         let out = as_postgres("pg_ctl")
             .args(["-D", self.data().to_str().unwrap(), "-o", &opts, "-l"])
             .arg(self.dir.path().join("log"))
@@ -103,12 +138,19 @@ impl Postgres {
     }
 
     fn admin_url(&self) -> String {
-        format!("{} password={ADMIN_PASSWORD}", self.url("postgres"))
+        self.admin_url_for("chain")
+    }
+
+    fn admin_url_for(&self, db: &str) -> String {
+        if self.tls {
+            format!("host={} port={} user=postgres dbname={db}", self.data().display(), self.port)
+        } else {
+            format!("host=127.0.0.1 port={} user=postgres password={ADMIN_PASSWORD} dbname={db}", self.port)
+        }
     }
 
     fn admin(&self, db: &str) -> postgres::Client {
-        let url = format!("host=127.0.0.1 port={} user=postgres password={ADMIN_PASSWORD} dbname={db}", self.port);
-        postgres::Client::connect(&url, postgres::NoTls).unwrap()
+        postgres::Client::connect(&self.admin_url_for(db), postgres::NoTls).unwrap()
     }
 }
 
@@ -237,11 +279,16 @@ struct Box_ {
 
 impl Box_ {
     fn new(pg: &Postgres, store: &str, login: &str, password: &str, batch: usize) -> Box_ {
+        Self::with(pg, store, login, password, batch, "", "")
+    }
+
+    /// With more connection parameters and more `[chain]` settings.
+    fn with(pg: &Postgres, store: &str, login: &str, password: &str, batch: usize, params: &str, chain: &str) -> Box_ {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("chain.password"), format!("{password}\n")).unwrap();
         let config = format!(
             "[store]\npath = \"store.sqlite\"\nretention_days = 0\n[privacy]\nmin_tracks = 5\n\
-             [chain]\nstore = \"{store}\"\nurl = \"{}\"\npassword_file = \"chain.password\"\nbatch = {batch}\n\
+             [chain]\nstore = \"{store}\"\nurl = \"{} {params}\"\npassword_file = \"chain.password\"\nbatch = {batch}\n{chain}\
              [[camera]]\nname = \"door\"\nkind = \"test\"\n[[camera]]\nname = \"floor\"\nkind = \"test\"\n",
             pg.url(login)
         );
@@ -653,4 +700,80 @@ fn a_box_cannot_write_another_stores_figures() {
     let out = wrong.sync(&[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("password authentication failed"), "{}", text(&out));
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it (openssl).
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+    };
+    let ca = "-subj /CN=iobox-test-CA -days 2 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign";
+    let mut args = vec!["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    args.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    args.extend(ca.split(' '));
+    run(&args);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+}
+
+#[test]
+fn a_box_delivers_over_tls_and_refuses_a_server_it_cannot_verify() {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let pg = Postgres::start_tls(certs.path());
+    head_office(&pg, &[("tls-1", "tls-box-password")]);
+    let day = plus_days(today(), -2);
+    let ca = format!("ca_file = \"{}\"\n", certs.path().join("ca.crt").display());
+    let verified = Box_::with(&pg, "tls-1", "iobox_box_tls_1", "tls-box-password", 500, "sslmode=require", &ca);
+    simulate(&verified.db(), &[day], 1.0, 10);
+    let done = verified.sync_ok(&[]);
+    assert!(done["delivered"]["applied"].as_u64().unwrap() > 0, "{done}");
+    assert_eq!(facts(&pg, "tls-1").len() as u64, done["delivered"]["rows"].as_u64().unwrap());
+    // The system's roots do not know this CA: refused, nothing sent.
+    let unknown = Box_::with(&pg, "tls-1", "iobox_box_tls_1", "tls-box-password", 500, "sslmode=require", "");
+    simulate(&unknown.db(), &[day], 1.0, 11);
+    let out = unknown.sync(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("certificate"), "{}", text(&out));
+    // Without TLS the server refuses the box (it asks for TLS on TCP).
+    let plain = Box_::with(&pg, "tls-1", "iobox_box_tls_1", "tls-box-password", 500, "sslmode=disable", "");
+    simulate(&plain.db(), &[day], 1.0, 12);
+    let out = plain.sync(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no encryption"), "{}", text(&out));
 }
