@@ -4,7 +4,7 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|shedding|report|dashboard] [--old REV]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|shedding|report|dashboard|buckets|chain] [--old REV]
 
 --old REV builds iobox at git revision REV (default: the last commit before the person detector) into
 target/old/ and runs it beside the current build in the `people` and `cameras` sections.
@@ -389,7 +389,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "shedding", "report", "dashboard",
-                                       "buckets"], default=None)
+                                       "buckets", "chain"], default=None)
     ap.add_argument("--before", default=BEFORE_REV,
                     help="git revision the shedding and buckets sections compare with ('' to skip it)")
     ap.add_argument("--old", default=OLD_REV, help="git revision of the old pipeline ('' to skip it)")
@@ -415,10 +415,52 @@ def main():
     if args.only in (None, "buckets") and before:
         with tempfile.TemporaryDirectory() as work:
             buckets_section(work, before, max(args.reps, 3))
+    if args.only in (None, "chain"):
+        chain_section(args.reps)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
         blur_section(args.reps)
+
+
+def chain_section(reps, stores=500, days=30):
+    """benches/chain.rs (a real PostgreSQL 15, fsync on): 500 stores x 30 days delivered by 1 and by 4 boxes at a
+    time, interleaved, then the chain report; medians over the repetitions."""
+    subprocess.run(["cargo", "bench", "--bench", "chain", "--no-run"], cwd=ROOT, check=True, capture_output=True)
+    runs = {1: [], 4: []}
+    for _ in range(reps):
+        for clients in (1, 4):
+            p = subprocess.run(["cargo", "bench", "--bench", "chain", "--", "--stores", str(stores), "--days", str(days),
+                                "--clients", str(clients)], cwd=ROOT, capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"benches/chain.rs failed:\n{p.stdout}\n{p.stderr}")
+            runs[clients].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    one, four = runs[1], runs[4]
+    m = lambda rs, k: med([r[k] for r in rs])  # noqa: E731
+    rows = one[0]["rows"]
+    body = f"""## A chain: {stores} stores x {days} days into PostgreSQL (issue 12)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only chain` (benches/chain.rs), {reps} interleaved
+repetitions, medians. A real PostgreSQL 15 on the same machine (fsync on), schema from `iobox chain init`. One store's
+month is simulated through the real writer and closed by the real outbox ({one[0]['rows_per_store']} rows: hours'
+footfall and the days' footfall, visits, zones with dwell histograms, queue, funnels, interactions, heat cells,
+mood), in {m(one, 'one_store_close_s'):.2f} s; then each of the {stores} stores logs in with its own role
+(row-level security), checks its binding and upserts those rows in batches of {one[0]['batch']}:
+{rows:,} rows in all, {m(one, 'facts_mib'):.0f} MiB of `facts` with its index.
+
+| | 1 box at a time | 4 boxes at a time |
+|---|---|---|
+| first delivery, rows/s | {m(one, 'first_rows_per_s'):,.0f} ({m(one, 'first_delivery_s'):.1f} s) | {m(four, 'first_rows_per_s'):,.0f} ({m(four, 'first_delivery_s'):.1f} s) |
+| replay of everything (all unchanged), rows/s | {m(one, 'replay_rows_per_s'):,.0f} | {m(four, 'replay_rows_per_s'):,.0f} |
+| `iobox chain report`, {days} days of {stores} stores | {m(one, 'report_month_median_s') * 1000:.0f} ms | {m(four, 'report_month_median_s') * 1000:.0f} ms |
+| `iobox chain report`, the last 7 days | {m(one, 'report_week_median_s') * 1000:.0f} ms | {m(four, 'report_week_median_s') * 1000:.0f} ms |
+
+A box sends about {one[0]['rows_per_store'] // days} rows a day, so one head-office server of this size takes a
+day of {stores} stores in well under a second; a box back after a week offline catches up in a few batches.
+The report reads the per-kind views over `facts` (JSON figures, one B-tree on kind, bucket and local start).
+"""
+    replace_section("chain", body)
+    print(body)
 
 
 def allocations():
