@@ -21,12 +21,23 @@ fn a_live_test_source_delivers_frames_of_the_configured_size_and_drops_when_the_
     assert_eq!((first.width(), first.height()), (320, 240));
     assert_eq!(first.meta.fps, Some(30.0));
     drop(first);
-    // A slow consumer: the queue keeps only the newest frames and counts what it dropped.
-    std::thread::sleep(Duration::from_millis(1500));
-    let newest = rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap();
+    // A slow consumer (here: none until the source has made a dozen frames more than the queue holds): the
+    // queue keeps only the newest frames and counts what it dropped. However slow the machine, the source
+    // keeps producing: wait for it (not for a number of seconds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while rx.stats().dropped() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live source stopped producing: {} dropped",
+            rx.stats().dropped()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dropped = rx.stats().dropped();
+    let newest = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
     stop.request();
-    assert!(rx.stats().dropped() >= 10, "dropped {}", rx.stats().dropped());
-    assert!(newest.meta.seq >= 30, "the newest frame is recent (seq {})", newest.meta.seq);
+    // The frame handed over is one of the newest: every frame before it was either the first or dropped.
+    assert!(newest.meta.seq > dropped, "seq {} after {dropped} dropped: an old frame was kept", newest.meta.seq);
     drop(newest);
     while rx.recv_timeout(Duration::from_millis(200)).is_ok_and(|f| f.is_some()) {}
     cam.join().unwrap();
@@ -114,6 +125,9 @@ fn with_no_config_run_processes_the_bundled_sample() {
     assert!(o.status.success(), "{}", common::text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["cameras"][0]["name"], "sample");
-    assert!(report["cameras"][0]["frames_processed"].as_u64().unwrap() > 50, "{report}");
+    // Frames processed in 8 s depend on the machine; that the sample was read, blurred and logged does not.
+    let cam = &report["cameras"][0];
+    assert!(cam["frames_processed"].as_u64().unwrap() > 0 && cam["frames_failed"] == 0, "{report}");
+    assert!(cam["error"].is_null(), "{report}");
     assert!(dir.path().join("iobox.sqlite").is_file(), "the default database is created in the working directory");
 }

@@ -105,16 +105,24 @@ fn iobox_reconnects_to_an_rtsp_camera_that_goes_away_and_comes_back() {
     )
     .unwrap();
     let start = iobox::store::writer::now_ms();
-    let child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--for", "40", "--json"], dir.path());
+    // Stopped by the test when it has seen what it waits for (waits are for events, not for seconds).
+    let child = common::spawn_iobox(&["run", "--config", "iobox.toml", "--for", "600", "--json"], dir.path());
 
-    wait_for("frames from the RTSP camera", Duration::from_secs(25), || frames(&db, "ipcam", start, i64::MAX) >= 20);
+    wait_for("frames from the RTSP camera", Duration::from_secs(120), || frames(&db, "ipcam", start, i64::MAX) >= 20);
     server.stop();
     let down = iobox::store::writer::now_ms();
-    std::thread::sleep(Duration::from_secs(4));
+    // The camera stays away until the other camera has shown that it runs on without it.
+    wait_for("the other camera during the outage", Duration::from_secs(120), || {
+        frames(&db, "other", down, i64::MAX) >= 20
+    });
     let server = Server::start(port);
     let up = iobox::store::writer::now_ms();
-    wait_for("frames after the camera came back", Duration::from_secs(25), || frames(&db, "ipcam", up, i64::MAX) >= 20);
+    wait_for("frames after the camera came back", Duration::from_secs(120), || {
+        frames(&db, "ipcam", up, i64::MAX) >= 20
+    });
     server.stop();
+    // SAFETY: signalling our own child; SIGTERM is iobox's clean stop (the report is printed).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 
     let out = child.wait_with_output().unwrap();
     let log = common::text(&out);
