@@ -313,7 +313,7 @@ struct RunArgs {
     /// Also record each camera's anonymized video here (.mp4 or .mkv; `{camera}` becomes the camera name).
     #[arg(long, value_name = "PATH")]
     record: Option<String>,
-    /// Stop after this many seconds.
+    /// Stop after this many seconds of capture (counted from when the cameras start, after the models load).
     #[arg(long = "for", value_name = "SECONDS")]
     duration: Option<f64>,
     /// Print the run report as JSON.

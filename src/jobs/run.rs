@@ -35,7 +35,7 @@ use super::JobError;
 /// Extra controls for a run (tests and the CLI).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Stop after this long (otherwise run until every camera ends or a stop is requested).
+    /// Stop this long after the cameras start (otherwise run until every camera ends or a stop is requested).
     pub max_duration: Option<Duration>,
     /// The run's time (the system clock when `None`).
     pub clock: Option<Arc<dyn Clock>>,
@@ -267,7 +267,8 @@ pub fn run_sources(
 
     // One store: every calibrated camera's tracks joined into visits on the shared floor plan.
     let fusion = Arc::new(Mutex::new(Store { fusion: StoreFusion::new(config.fusion.clone()), visits: 0 }));
-    let deadline = options.max_duration.map(|d| started + d);
+    // `--for` counts from when the cameras start, not from before the models load.
+    let deadline = options.max_duration.map(|d| Instant::now() + d);
     let snapshot_every = config.snapshot_every;
     let mut worker_threads = Vec::new();
     for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
