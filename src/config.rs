@@ -79,6 +79,28 @@ pub struct RawConfig {
     pub fusion: RawFusion,
     /// The chain's head office: where this store's closed figures are delivered (see `chain`).
     pub chain: Option<RawChain>,
+    /// Prometheus metrics and health of `iobox run` (see `metrics`).
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address of /metrics, /healthz and /readyz (default 127.0.0.1:9464).
+    pub listen: Option<String>,
+    /// Let clients other than this machine read them (default false).
+    pub allow_remote: Option<bool>,
+    /// Serve them at all (default true).
+    pub enabled: Option<bool>,
+}
+
+/// Where `iobox run` says how it is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `None`: switched off.
+    pub listen: Option<std::net::SocketAddr>,
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -420,6 +442,8 @@ pub struct Config {
     pub fusion: FusionConfig,
     /// Head office, if this store belongs to a chain.
     pub chain: Option<ChainConfig>,
+    /// The metrics and health listener.
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -658,6 +682,16 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
     let alerts = validate_alerts(raw.alerts, raw.alert, &names, &raw.behaviour, raw.chain.is_some(), &invalid)?;
     let dashboard = validate_dashboard(raw.dashboard, &invalid)?;
     let chain = raw.chain.map(|c| validate_chain(c, &invalid, &resolve)).transpose()?;
+    let metrics = {
+        let listen = raw.metrics.listen.as_deref().unwrap_or("127.0.0.1:9464");
+        let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+            invalid("metrics.listen", format!("{listen:?} is not an address and port (127.0.0.1:9464)"))
+        })?;
+        MetricsConfig {
+            listen: raw.metrics.enabled.unwrap_or(true).then_some(addr),
+            allow_remote: raw.metrics.allow_remote.unwrap_or(false),
+        }
+    };
     let retention_days = raw.store.retention_days.unwrap_or(30);
     if retention_days > 3650 {
         return Err(invalid("store.retention_days", format!("{retention_days} is more than ten years")));
@@ -746,6 +780,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         dashboard,
         fusion,
         chain,
+        metrics,
     })
 }
 

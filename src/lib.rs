@@ -48,6 +48,7 @@ pub mod heatmap;
 pub mod infer;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod overlay;
 pub mod paths;
 pub mod server;

@@ -473,6 +473,22 @@ impl Perception {
         self.behind = behind;
     }
 
+    /// Each model's runs so far and their total time (ms): face, people, pose, emotion (metrics take the
+    /// difference after each frame).
+    pub fn model_totals(&self) -> [(&'static str, u64, f64); 4] {
+        let ring = |r: Option<&crate::stats::Ring>| r.map_or((0, 0.0), |r| (r.count(), r.total_ms()));
+        let face = ring(Some(&self.detector.run_time));
+        let people = ring(self.people_model.as_ref().map(|p| &p.run_time));
+        let pose = ring(self.pose.as_ref().map(|p| &p.run_time));
+        let emotion = ring(self.emotion.as_ref().map(|e| &e.run_time));
+        [
+            ("face", face.0, face.1),
+            ("people", people.0, people.1),
+            ("pose", pose.0, pose.1),
+            ("emotion", emotion.0, emotion.1),
+        ]
+    }
+
     pub fn summary(&self) -> StageSummary {
         let pose = self.pose.as_ref().map(|p| &p.run_time);
         let people = self.people_model.as_ref().map(|p| &p.run_time);

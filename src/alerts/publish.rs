@@ -176,6 +176,11 @@ impl Publisher {
         })
     }
 
+    /// The counts so far (metrics).
+    pub fn counts(&self) -> AlertReport {
+        self.counters.report()
+    }
+
     /// The `sync_backlog` rules wired to this publisher; `None` when there are none.
     pub fn backlog_alerts(&self) -> Option<BacklogAlerts> {
         let engine = BacklogEngine::new(&self.config.rules, self.config.site.as_deref())?;

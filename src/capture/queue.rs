@@ -25,6 +25,8 @@ pub enum QueuePolicy {
 pub struct QueueStats {
     pub pushed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Frames a worker took.
+    pub taken: AtomicU64,
 }
 
 impl QueueStats {
@@ -34,6 +36,12 @@ impl QueueStats {
 
     pub fn pushed(&self) -> u64 {
         self.pushed.load(Ordering::Relaxed)
+    }
+
+    /// Frames waiting for a worker now (approximately: the counters are read one after the other).
+    pub fn depth(&self) -> u64 {
+        let out = self.dropped() + self.taken.load(Ordering::Relaxed);
+        self.pushed().saturating_sub(out)
     }
 }
 
@@ -105,14 +113,19 @@ impl FrameReceiver {
     /// The next frame; `Ok(None)` on timeout, `Err` once every sender is gone and the queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Frame>, Disconnected> {
         match self.rx.recv_timeout(timeout) {
-            Ok(f) => Ok(Some(f)),
+            Ok(f) => {
+                self.stats.taken.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(f))
+            }
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(Disconnected),
         }
     }
 
     pub fn recv(&self) -> Result<Frame, Disconnected> {
-        self.rx.recv().map_err(|_| Disconnected)
+        let f = self.rx.recv().map_err(|_| Disconnected)?;
+        self.stats.taken.fetch_add(1, Ordering::Relaxed);
+        Ok(f)
     }
 
     /// Frames queued and not yet taken.

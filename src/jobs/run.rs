@@ -26,6 +26,7 @@ use crate::clock::{Clock, Timeline};
 use crate::config::Config;
 use crate::fuse::{FusionEvent, StoreFusion};
 use crate::infer::ModelSource;
+use crate::metrics::Metrics;
 use crate::stop::Stop;
 use crate::store::{Record, RecordSender, Writer};
 use crate::worker::{CameraPerception, Perception, PersonSeen, StageSummary};
@@ -125,6 +126,10 @@ struct CameraSlot {
     finished: bool,
     /// The alert rules watching this camera, fed with its events.
     alerts: Option<crate::alerts::CameraAlerts>,
+    /// This camera's series of the run's metrics.
+    processed_total: crate::metrics::CounterSeries,
+    failed_total: crate::metrics::CounterSeries,
+    last_frame: crate::metrics::GaugeSeries,
 }
 
 #[derive(Debug, Default)]
@@ -218,6 +223,19 @@ pub fn run_sources(
         _ => None,
     };
 
+    let metrics = Metrics::new();
+    let _metrics_server = config.metrics.listen.and_then(|listen| {
+        match crate::metrics::MetricsServer::start(metrics.clone(), listen, config.metrics.allow_remote) {
+            Ok(s) => {
+                tracing::info!("metrics and health at http://{}/metrics, /healthz, /readyz", s.addr());
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!("metrics: cannot listen on {listen} ({e}); the run goes on without /metrics");
+                None
+            }
+        }
+    });
     let mut handles: Vec<Option<CameraHandle>> = Vec::new();
     let mut slots: Vec<Vec<CameraSlot>> = (0..config.workers).map(|_| Vec::new()).collect();
     let mut start_errors: Vec<Option<String>> = vec![None; names.len()];
@@ -262,6 +280,9 @@ pub fn run_sources(
             last_ms: run_start_ms,
             finished: false,
             alerts: alerts.as_ref().and_then(|a| a.for_camera(&cam.source.name)),
+            processed_total: metrics.frames_processed.with_label_values(&[cam.source.name.as_str()]),
+            failed_total: metrics.frames_failed.with_label_values(&[cam.source.name.as_str()]),
+            last_frame: metrics.last_frame.with_label_values(&[cam.source.name.as_str()]),
         });
     }
 
@@ -273,8 +294,13 @@ pub fn run_sources(
     let mut worker_threads = Vec::new();
     for (w, (perception, cams)) in perceptions.into_iter().zip(slots).enumerate() {
         let records = writer.sender();
-        let outputs =
-            Outputs { snapshot_every, live: options.live.clone(), fusion: fusion.clone(), timeline: timeline.clone() };
+        let outputs = Outputs {
+            snapshot_every,
+            live: options.live.clone(),
+            fusion: fusion.clone(),
+            timeline: timeline.clone(),
+            metrics: metrics.clone(),
+        };
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
@@ -285,9 +311,24 @@ pub fn run_sources(
 
     // Watch the deadline and the wall clock; workers end when their cameras end.
     let mut wall_checked = Instant::now();
+    let mut sampler = Sampler::new(&names);
+    let records = writer.sender();
+    let writer_live = writer.live();
     while !worker_threads.iter().all(|t| t.is_finished()) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             stop.request();
+        }
+        if sampler.due() {
+            let cams =
+                CamerasNow { names: &names, handles: &handles, queues: &queue_stats, start_errors: &start_errors };
+            let sources = Sources {
+                records: &records,
+                writer: &writer_live,
+                db: &config.store_path,
+                alerts: alerts.as_ref(),
+                sync: sync.as_ref(),
+            };
+            sampler.sample(&metrics, &cams, &sources);
         }
         if wall_checked.elapsed() >= Duration::from_secs(10) {
             wall_checked = Instant::now();
@@ -301,6 +342,7 @@ pub fn run_sources(
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.request();
+    drop(records);
     let mut totals = WorkerTotals::default();
     let mut workers = Vec::new();
     for t in worker_threads {
@@ -368,6 +410,142 @@ pub fn run_sources(
     })
 }
 
+/// The cameras as the watch loop sees them, for metrics and health.
+struct CamerasNow<'a> {
+    names: &'a [String],
+    handles: &'a [Option<CameraHandle>],
+    queues: &'a [Arc<capture::queue::QueueStats>],
+    start_errors: &'a [Option<String>],
+}
+
+/// The rest of the run, for metrics and health.
+struct Sources<'a> {
+    records: &'a RecordSender,
+    writer: &'a crate::store::writer::WriterLive,
+    db: &'a std::path::Path,
+    alerts: Option<&'a crate::alerts::Publisher>,
+    sync: Option<&'a super::sync::SyncThread>,
+}
+
+/// Copies the run's counters into the metrics once a second, and the camera rates every 10 s.
+struct Sampler {
+    last: Instant,
+    last_rate: Instant,
+    /// Frames processed per camera at the last rate.
+    processed: Vec<u64>,
+    seen_frame: Vec<bool>,
+}
+
+impl Sampler {
+    fn new(names: &[String]) -> Sampler {
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(60)).unwrap_or_else(Instant::now);
+        Sampler {
+            last: long_ago,
+            last_rate: Instant::now(),
+            processed: vec![0; names.len()],
+            seen_frame: vec![false; names.len()],
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= Duration::from_secs(1)
+    }
+
+    fn sample(&mut self, m: &Metrics, cams: &CamerasNow<'_>, src: &Sources<'_>) {
+        use crate::metrics::{Component, Health};
+        use std::sync::atomic::Ordering::Relaxed;
+        self.last = Instant::now();
+        let rate_due = self.last_rate.elapsed() >= Duration::from_secs(10);
+        let mut health = Health::default();
+        for (i, name) in cams.names.iter().enumerate() {
+            let label = [name.as_str()];
+            Metrics::raise(&m.frames_dropped.with_label_values(&label), cams.queues[i].dropped());
+            m.queue_depth.with_label_values(&label).set(cams.queues[i].depth() as i64);
+            let processed = m.frames_processed.with_label_values(&label).get();
+            self.seen_frame[i] |= processed > 0;
+            if rate_due {
+                let secs = self.last_rate.elapsed().as_secs_f64();
+                m.fps.with_label_values(&label).set((processed - self.processed[i].min(processed)) as f64 / secs);
+                self.processed[i] = processed;
+            }
+            let component = match &cams.handles[i] {
+                Some(h) => {
+                    Metrics::raise(&m.reconnects.with_label_values(&label), h.status.reconnects.load(Relaxed));
+                    let state = h.status.state();
+                    m.camera_up.with_label_values(&label).set(i64::from(state == CameraState::Running));
+                    let (ok, word) = match state {
+                        CameraState::Starting => (true, "starting"),
+                        CameraState::Running => (true, "running"),
+                        CameraState::Reconnecting => (false, "reconnecting"),
+                        CameraState::Ended => (true, "ended"),
+                        CameraState::Failed => (false, "failed"),
+                    };
+                    Component {
+                        ok,
+                        state: word.into(),
+                        problem: (!ok).then(|| h.status.last_error()).flatten(),
+                        ready: self.seen_frame[i] || state == CameraState::Ended,
+                    }
+                }
+                None => {
+                    m.camera_up.with_label_values(&label).set(0);
+                    Component { ok: false, state: "failed".into(), problem: cams.start_errors[i].clone(), ready: false }
+                }
+            };
+            health.cameras.insert(name.clone(), component);
+        }
+        m.store_pending.set(src.records.queued() as i64);
+        Metrics::raise(&m.store_dropped, src.records.dropped() + src.writer.dropped.load(Relaxed));
+        Metrics::raise(&m.store_written, src.writer.written.load(Relaxed));
+        for t in src.writer.take_batch_seconds() {
+            m.store_batch.observe(t);
+        }
+        let failing = src.writer.failing.load(Relaxed);
+        m.store_failing.set(i64::from(failing));
+        health.components.insert(
+            "store".into(),
+            Component {
+                ok: !failing,
+                state: if failing { "failing" } else { "writing" }.into(),
+                problem: failing.then(|| format!("cannot write to {} (see the log)", src.db.display())),
+                ready: true,
+            },
+        );
+        if rate_due {
+            let wal =
+                src.db.with_extension(format!("{}-wal", src.db.extension().and_then(|e| e.to_str()).unwrap_or("")));
+            let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            m.database_bytes.set((size(src.db) + size(&wal)) as i64);
+        }
+        if let Some(a) = src.alerts {
+            let c = a.counts();
+            Metrics::raise(&m.alerts_fired, c.fired);
+            Metrics::raise(&m.alerts_dropped, c.dropped);
+        }
+        if let Some(sync) = src.sync {
+            let st = sync.status();
+            m.chain_backlog_rows.set(st.backlog_rows as i64);
+            m.chain_backlog_age.set(st.backlog_age_s.unwrap_or(0.0));
+            Metrics::raise(&m.chain_delivered, st.rows_delivered);
+            m.chain_failures.set(i64::from(st.failures_in_a_row));
+            let ok = st.failures_in_a_row < 3;
+            health.components.insert(
+                "chain".into(),
+                Component {
+                    ok,
+                    state: if ok { "delivering" } else { "failing" }.into(),
+                    problem: if ok { None } else { st.last_error.clone() },
+                    ready: true,
+                },
+            );
+        }
+        if rate_due {
+            self.last_rate = Instant::now();
+        }
+        m.set_health(health);
+    }
+}
+
 /// Where a worker's anonymized stills go besides the recording.
 struct Outputs {
     snapshot_every: Duration,
@@ -377,6 +555,7 @@ struct Outputs {
     fusion: Arc<Mutex<Store>>,
     /// Wall times for the frames' monotonic capture times.
     timeline: Arc<Timeline>,
+    metrics: Arc<Metrics>,
 }
 
 /// The store's fusion and the visits it has ended so far.
@@ -393,6 +572,8 @@ fn worker_loop(
 ) -> WorkerTotals {
     let mut last_error_log: Option<Instant> = None;
     let mut next = 0usize;
+    // Each model's (runs, total ms) after the previous frame, for the inference histograms.
+    let mut model_seen = perception.model_totals().map(|(_, runs, ms)| (runs, ms));
     loop {
         for slot in cams.iter_mut().filter(|c| !c.open && !c.finished) {
             finish_behaviour(slot, &records, &outputs.fusion);
@@ -433,6 +614,15 @@ fn worker_loop(
         match perception.process(frame, &mut slot.perception) {
             Ok(out) => {
                 slot.processed += 1;
+                slot.processed_total.inc();
+                slot.last_frame.set(at_ms as f64 / 1000.0);
+                for (i, (model, runs, total_ms)) in perception.model_totals().into_iter().enumerate() {
+                    let (runs_before, ms_before) = model_seen[i];
+                    if runs > runs_before {
+                        outputs.metrics.inference.with_label_values(&[model]).observe((total_ms - ms_before) / 1000.0);
+                    }
+                    model_seen[i] = (runs, total_ms);
+                }
                 let now = Instant::now();
                 slot.frames_span = Some((slot.frames_span.map_or(now, |s| s.0), now));
                 slot.faces += out.faces_detected as u64;
@@ -469,6 +659,7 @@ fn worker_loop(
             Err(e) => {
                 // Fail closed: a frame whose faces could not be found is dropped, never passed on.
                 slot.failed += 1;
+                slot.failed_total.inc();
                 if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                     tracing::error!(camera = %slot.name, "frame dropped: {e}");
                     last_error_log = Some(Instant::now());

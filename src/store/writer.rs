@@ -73,6 +73,33 @@ pub struct WriterStats {
     pub dropped: u64,
 }
 
+/// The writer as it runs, for metrics: totals so far, whether it is failing now, and the time of each
+/// batch since the last look.
+#[derive(Debug, Default)]
+pub struct WriterLive {
+    pub written: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_batches: AtomicU64,
+    /// Records lost in the writer (retry buffer overflow, shutdown while failing).
+    pub dropped: AtomicU64,
+    pub failing: std::sync::atomic::AtomicBool,
+    batch_seconds: std::sync::Mutex<Vec<f64>>,
+}
+
+impl WriterLive {
+    /// The batch times (s) recorded since the last call.
+    pub fn take_batch_seconds(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.batch_seconds.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn batch(&self, seconds: f64) {
+        let mut v = self.batch_seconds.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() < 10_000 {
+            v.push(seconds);
+        }
+    }
+}
+
 /// The producers' end; cheap to clone.
 #[derive(Clone)]
 pub struct RecordSender {
@@ -94,12 +121,18 @@ impl RecordSender {
     pub fn queued(&self) -> usize {
         self.tx.len()
     }
+
+    /// Records dropped because the channel was full, so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 pub struct Writer {
     sender: Option<RecordSender>,
     thread: JoinHandle<WriterStats>,
     path: PathBuf,
+    live: Arc<WriterLive>,
 }
 
 const CHANNEL: usize = 16_384;
@@ -145,6 +178,8 @@ impl Writer {
         let dropped = Arc::new(AtomicU64::new(0));
         let thread_path = path.to_path_buf();
         let thread_dropped = dropped.clone();
+        let live = Arc::new(WriterLive::default());
+        let thread_live = live.clone();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
@@ -155,10 +190,16 @@ impl Writer {
                     rx,
                     &thread_dropped,
                     options,
+                    &thread_live,
                 )
             })
             .map_err(|e| super::Error::Io { path: path.to_path_buf(), message: format!("cannot start writer: {e}") })?;
-        Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf() })
+        Ok(Writer { sender: Some(RecordSender { tx, dropped }), thread, path: path.to_path_buf(), live })
+    }
+
+    /// The writer's live counters.
+    pub fn live(&self) -> Arc<WriterLive> {
+        self.live.clone()
     }
 
     pub fn sender(&self) -> RecordSender {
@@ -210,6 +251,7 @@ fn write_loop(
     rx: Receiver<Record>,
     dropped: &AtomicU64,
     options: WriterOptions,
+    live: &WriterLive,
 ) -> WriterStats {
     let mut stats = WriterStats::default();
     let mut last_purge = Instant::now();
@@ -244,6 +286,7 @@ fn write_loop(
             let excess = pending.len() - RETRY_LIMIT;
             pending.drain(..excess);
             stats.dropped += excess as u64;
+            live.dropped.fetch_add(excess as u64, Ordering::Relaxed);
         }
         if let Some(keep) = options.retention.filter(|_| last_purge.elapsed() > Duration::from_secs(3600)) {
             last_purge = Instant::now();
@@ -257,6 +300,7 @@ fn write_loop(
         if run.ids.is_none() {
             run.ids = register(&conn, &run.names, run.started_ms).ok();
         }
+        let batch_started = Instant::now();
         let outcome = match &run.ids {
             Some((run_id, camera_ids)) => write_batch(&mut conn, *run_id, camera_ids, &pending, options.heat_cell_m),
             None => Err(rusqlite::Error::SqliteFailure(
@@ -268,6 +312,10 @@ fn write_loop(
             Ok(()) => {
                 stats.written += pending.len() as u64;
                 stats.batches += 1;
+                live.batch(batch_started.elapsed().as_secs_f64());
+                live.written.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                live.batches.fetch_add(1, Ordering::Relaxed);
+                live.failing.store(false, Ordering::Relaxed);
                 pending.clear();
                 if last_error_log.take().is_some() {
                     tracing::info!(db = %path.display(), "database writable again; backlog written");
@@ -275,6 +323,8 @@ fn write_loop(
             }
             Err(e) => {
                 stats.failed_batches += 1;
+                live.failed_batches.fetch_add(1, Ordering::Relaxed);
+                live.failing.store(true, Ordering::Relaxed);
                 if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
                     let hint = if is_full(&e) {
                         " - the disk (or [store] max_size_mb) is full: free space or raise the limit; video keeps running"

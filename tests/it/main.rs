@@ -11,6 +11,7 @@ mod chain;
 mod errors;
 mod events;
 mod heatmap;
+mod metrics;
 mod models;
 mod people;
 mod perception;
