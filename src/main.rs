@@ -75,6 +75,9 @@ enum Command {
     /// Head office: set up the chain's PostgreSQL, add stores, report over every store.
     #[command(subcommand)]
     Chain(cmds::chain::ChainCommand),
+    /// Check this box: GStreamer plugins, ONNX Runtime, models, cameras, disk, clock, head office; says
+    /// what to fix (exit 1 when a check fails).
+    Doctor(cmds::doctor::DoctorArgs),
 }
 
 #[derive(Args)]
@@ -449,6 +452,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::User(cmd) => user(cmd),
         Command::Sync(args) => cmds::chain::sync(args),
         Command::Chain(cmd) => cmds::chain::chain(cmd),
+        Command::Doctor(args) => cmds::doctor::doctor(args),
         Command::Calibrate(CalibrateCommand::Check { path }) => {
             let cals = if path.is_dir() {
                 iobox::calibration::Calibration::load_dir(&path)?

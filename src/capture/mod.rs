@@ -11,6 +11,7 @@
 //! - [`encode`]: anonymized frames written to video files. It lives here because only `capture` may know
 //!   GStreamer; it accepts nothing but `AnonymizedFrame`s.
 
+pub mod doctor;
 pub mod encode;
 pub mod gst_source;
 pub mod queue;

@@ -10,6 +10,7 @@
 pub mod analyze;
 pub mod blur;
 pub mod calibrate;
+pub mod doctor;
 pub mod export;
 pub mod heatmap;
 pub mod report;

@@ -215,3 +215,35 @@ fn numbers_out_of_range_in_a_config_or_calibration_name_the_field() {
         assert!(t.contains(field) && t.contains("cal.toml"), "{t}");
     }
 }
+
+#[test]
+fn doctor_says_which_camera_cannot_be_reached_and_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = camera_config(&format!(
+        "[[camera]]\nname = \"dead\"\nkind = \"rtsp\"\nuri = \"rtsp://user:pw@127.0.0.1:{closed}/cam\"\n\
+         [[camera]]\nname = \"gone\"\nkind = \"file\"\nuri = \"nowhere.mp4\"\n"
+    ));
+    write(dir.path(), "c.toml", &config);
+    let o = common::iobox(&["doctor", "--config", "c.toml"], dir.path());
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("ok    gstreamer") && t.contains("ok    onnxruntime") && t.contains("ok    camera 'sample'"),
+        "{t}"
+    );
+    assert!(t.contains("FAIL  camera 'dead'") && t.contains("Connection refused"), "{t}");
+    assert!(!t.contains("user:pw"), "no camera password in the output: {t}");
+    assert!(t.contains("FAIL  camera 'gone'") && t.contains("nowhere.mp4"), "{t}");
+    assert!(t.contains("fix:") && t.contains("2 checks failed"), "{t}");
+    let o = common::iobox(&["doctor", "--config", "c.toml", "--json"], dir.path());
+    let checks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let failed: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["camera 'dead'", "camera 'gone'"], "{checks}");
+}
