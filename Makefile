@@ -1,5 +1,5 @@
 # The two commands a new user needs (see README.md). Each first installs whatever is missing.
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench clean package
 
 # Anonymize the bundled sample clip and log what was seen: out/sample.mp4, iobox.sqlite, a report and a
 # heatmap (out/heatmap.png).
@@ -19,6 +19,12 @@ test:
 
 setup:
 	scripts/setup.sh test
+
+# The Debian package (target/iobox.deb, cargo-deb), checked in a clean root and run as its unit would.
+package:
+	scripts/setup.sh demo
+	cargo build --release
+	scripts/package-check.sh
 
 # Benchmarks: criterion micro-benchmarks and the side-by-side comparison written to BENCHMARKS.md.
 bench:
