@@ -4,7 +4,8 @@
 Every comparison runs its contenders interleaved in the same invocation (A, B, A, B, ...) on the same
 machine, and every figure is a median over the repetitions: the machines are shared and noisy.
 
-  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|shedding|report|dashboard|buckets|chain] [--old REV]
+  python3 scripts/bench.py [--reps N] [--only blur|perception|people|cameras|shedding|report|dashboard|buckets|chain|soak]
+                           [--old REV] [--minutes M]
 
 --old REV builds iobox at git revision REV (default: the last commit before the person detector) into
 target/old/ and runs it beside the current build in the `people` and `cameras` sections.
@@ -389,7 +390,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["blur", "perception", "people", "cameras", "shedding", "report", "dashboard",
-                                       "buckets", "chain"], default=None)
+                                       "buckets", "chain", "soak"], default=None)
+    ap.add_argument("--minutes", type=float, default=60, help="soak: how long the four cameras run")
     ap.add_argument("--before", default=BEFORE_REV,
                     help="git revision the shedding and buckets sections compare with ('' to skip it)")
     ap.add_argument("--old", default=OLD_REV, help="git revision of the old pipeline ('' to skip it)")
@@ -417,10 +419,117 @@ def main():
             buckets_section(work, before, max(args.reps, 3))
     if args.only in (None, "chain"):
         chain_section(args.reps)
+    if args.only == "soak":
+        with tempfile.TemporaryDirectory() as work:
+            soak_section(work, args.minutes)
     if args.only in (None, "perception"):
         perception_section(args.reps)
     if args.only in (None, "blur"):
         blur_section(args.reps)
+
+
+def proc_sample(pid):
+    """(RSS MiB, open file descriptors, threads) of a running process."""
+    rss, threads = 0.0, 0
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+        elif line.startswith("Threads:"):
+            threads = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd")), threads
+
+
+def scrape(port):
+    """Frames processed and dropped, summed over the cameras, from a run's /metrics."""
+    import urllib.request
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    except OSError:
+        return 0.0, 0.0
+    processed = dropped = 0.0
+    for line in text.splitlines():
+        if line.startswith("iobox_camera_frames_processed_total"):
+            processed += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("iobox_camera_frames_dropped_total"):
+            dropped += float(line.rsplit(" ", 1)[1])
+    return processed, dropped
+
+
+def soak_section(work, minutes, cameras=4):
+    """`iobox run` of four real-time paced cameras for `minutes`, RSS, fds and threads sampled every minute
+    (every 15 s in runs under 10 minutes): growth from the end of warm-up (a sixth of the run) to the end."""
+    import math
+    import socket
+    every_s = 60 if minutes >= 10 else 15
+    clip_s = 139.4
+    copies = math.ceil(minutes * 60 / clip_s) + 1
+    long_clip = Path(work) / "long.mp4"
+    branches = []
+    for _ in range(copies):
+        branches += ["filesrc", f"location={CLIP}", "!", "qtdemux", "!", "h264parse", "!", "c."]
+    subprocess.run(["gst-launch-1.0", "-q", "concat", "name=c", "!", "h264parse", "!", "mp4mux", "!", "filesink",
+                    f"location={long_clip}"] + branches, check=True, capture_output=True)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    # Every camera has its own calibration (`camera` is its name): a copy of the sample's beside it.
+    cal = (ROOT / "calibration" / "sample.toml").read_text()
+    camera_blocks = ""
+    for i in range(cameras):
+        p = ROOT / "calibration" / f".soak-cam-{i}.toml"
+        p.write_text(re.sub(r'^camera = "sample"', f'camera = "cam-{i}"', cal, flags=re.M))
+        camera_blocks += (f'\n[[camera]]\nname = "cam-{i}"\nkind = "file"\nuri = "{long_clip}"\nrealtime = true\n'
+                          f'calibration = "{p}"\n')
+    config = Path(work) / "soak.toml"
+    config.write_text(f'[store]\npath = "{work}/soak.sqlite"\n[metrics]\nlisten = "127.0.0.1:{port}"\n' + camera_blocks)
+    proc = subprocess.Popen([str(IOBOX), "run", "--config", str(config), "--for", str(int(minutes * 60))],
+                            stdout=subprocess.DEVNULL, stderr=open(Path(work) / "soak.log", "w"))
+    samples = []
+    start = time.time()
+    try:
+        while proc.poll() is None and time.time() - start < minutes * 60:
+            time.sleep(every_s)
+            if proc.poll() is not None:
+                break
+            rss, fds, threads = proc_sample(proc.pid)
+            processed, dropped = scrape(port)
+            samples.append((time.time() - start, rss, fds, threads, processed, dropped))
+            print(f"[soak] {samples[-1][0] / 60:5.1f} min: RSS {rss:.0f} MiB, {fds} fds, {threads} threads, "
+                  f"{processed:.0f} frames processed, {dropped:.0f} dropped", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+        for i in range(cameras):
+            (ROOT / "calibration" / f".soak-cam-{i}.toml").unlink(missing_ok=True)
+    if len(samples) < 3:
+        sys.exit(f"the soak ended after {len(samples)} samples: " + (Path(work) / "soak.log").read_text()[-2000:])
+    warm_i = max(1, min(len(samples) - 2, round(len(samples) / 6)))
+    warm, last = samples[warm_i], samples[-1]
+
+    def growth(a, b):
+        return (b - a) / a * 100 if a else 0.0
+
+    rows = "\n".join(f"| {t / 60:.1f} | {rss:.0f} | {fds} | {th} | {p:.0f} | {d:.0f} |"
+                     for t, rss, fds, th, p, d in samples)
+    under = all(growth(warm[i], last[i]) < 5 for i in (1, 2, 3))
+    body = f"""## Soak: four real-time cameras for {minutes:g} minutes (issue 13)
+
+{machine()}, {time.strftime('%Y-%m-%d')}. `python3 scripts/bench.py --only soak --minutes {minutes:g}`: `iobox run` of
+{cameras} cameras, each the sample clip ({copies} copies end to end) read at its own 10 fps (`realtime = true`: a live
+camera's pacing, frames the box cannot keep up with are dropped), with their calibrations, events into SQLite; RSS,
+open file descriptors and threads of the process sampled every {every_s} s, frames from its `/metrics`.
+
+From the end of warm-up ({warm[0] / 60:.1f} min) to the end ({last[0] / 60:.1f} min): RSS {warm[1]:.0f} -> {last[1]:.0f} MiB
+({growth(warm[1], last[1]):+.1f}%), file descriptors {warm[2]} -> {last[2]} ({growth(warm[2], last[2]):+.1f}%), threads
+{warm[3]} -> {last[3]} ({growth(warm[3], last[3]):+.1f}%): {"under" if under else "NOT under"} the 5% target.
+
+| minute | RSS MiB | fds | threads | frames processed | frames dropped |
+|---|---|---|---|---|---|
+{rows}
+"""
+    replace_section("soak", body)
+    print(body)
 
 
 def chain_section(reps, stores=500, days=30):
