@@ -13,7 +13,7 @@ use iobox::chain::report::ChainReportOptions;
 use iobox::chain::sync::Backoff;
 use iobox::chain::{self, Target};
 
-use crate::DbArgs;
+use crate::cmds::DbArgs;
 
 #[derive(Args)]
 pub struct SyncArgs {

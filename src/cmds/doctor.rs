@@ -8,7 +8,7 @@ use clap::Args;
 
 use iobox::jobs::doctor::{self, Status};
 
-use crate::DbArgs;
+use crate::cmds::DbArgs;
 
 #[derive(Args)]
 pub struct DoctorArgs {
