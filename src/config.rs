@@ -549,7 +549,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         cameras.push(CameraConfig { source, queue_depth, calibration: c.calibration.as_deref().map(resolve) });
     }
 
-    let mut perception = PerceptionConfig { tracker: raw.tracking.sanitized(), ..PerceptionConfig::default() };
+    raw.tracking.check().map_err(|(field, message)| invalid(&format!("tracking.{field}"), message))?;
+    let mut perception = PerceptionConfig { tracker: raw.tracking, ..PerceptionConfig::default() };
     if let Some(shed) = raw.runtime.shed_load {
         perception.shed_load = shed;
     }
@@ -1028,6 +1029,19 @@ mod tests {
         let err =
             parse("[tracking]\nconfirm = 5\n[[camera]]\nname = \"a\"\nkind = \"test\"\n").unwrap_err().to_string();
         assert!(err.contains("confirm"), "{err}");
+        // Out of range is an error naming the field, never a silent clamp.
+        for (setting, field, says) in [
+            ("match_iou = 2.0", "tracking.match_iou", "between 0 and 1"),
+            ("high_score = 0.3\nlow_score = 0.6", "tracking.low_score", "above high_score"),
+            ("confirm_hits = 0", "tracking.confirm_hits", "at least 1"),
+            ("position_noise = -1.0", "tracking.position_noise", "positive"),
+            ("tentative_buffer = -0.5", "tracking.tentative_buffer", "0 or more"),
+        ] {
+            let err = parse(&format!("[tracking]\n{setting}\n[[camera]]\nname = \"a\"\nkind = \"test\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(says), "{setting}: {err}");
+        }
         let cam = "[[camera]]\nname = \"a\"\nkind = \"test\"\n";
         let c = parse(&format!("[emotion]\nmin_face_score = 0.95\nmin_confidence = 0.6\n{cam}")).unwrap();
         assert_eq!((c.perception.emotion.min_face_score, c.perception.emotion.min_confidence), (0.95, 0.6));

@@ -131,6 +131,45 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
+    /// The first setting outside its meaningful range, as (field, what is wrong): scores and IoUs in
+    /// `[0, 1]`, `low_score <= high_score`, `confirm_hits >= 1`, a non-negative buffer, positive noise. A
+    /// config file's `[tracking]` is checked with this (an error names the field); [`Self::sanitized`] is
+    /// for settings made in code.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let unit = [
+            ("high_score", self.high_score),
+            ("low_score", self.low_score),
+            ("new_track_score", self.new_track_score),
+            ("match_iou", self.match_iou),
+            ("low_match_iou", self.low_match_iou),
+            ("tentative_match_iou", self.tentative_match_iou),
+        ];
+        for (field, v) in unit {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err((field, format!("{v} is not between 0 and 1")));
+            }
+        }
+        if self.low_score > self.high_score {
+            return Err(("low_score", format!("{} is above high_score ({})", self.low_score, self.high_score)));
+        }
+        if !(self.tentative_buffer.is_finite() && self.tentative_buffer >= 0.0) {
+            return Err(("tentative_buffer", format!("{} is not 0 or more", self.tentative_buffer)));
+        }
+        if self.confirm_hits == 0 {
+            return Err(("confirm_hits", "must be at least 1".into()));
+        }
+        for (field, v) in [
+            ("position_noise", self.position_noise),
+            ("velocity_noise", self.velocity_noise),
+            ("initial_velocity_noise", self.initial_velocity_noise),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err((field, format!("{v} is not a positive number")));
+            }
+        }
+        Ok(())
+    }
+
     /// The same settings with every value brought into its meaningful range: scores and IoUs into `[0, 1]`
     /// (non-finite values take the default), `low_score <= high_score`, `confirm_hits >= 1`, a non-negative
     /// buffer, positive noise.
