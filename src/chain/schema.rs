@@ -8,7 +8,7 @@
 //!   the store it is bound to, whatever it sends; `iobox_chain_reader` reads every row. The owner (who
 //!   ran `chain init`) is not bound by the policies.
 //! - Views, one per kind with typed columns (counts as bigint, times in seconds, the store's local day
-//!   and hour): see [`VIEWS`] and docs in the README ("A chain of stores").
+//!   and hour): see [`VIEWS`] and docs/chain.md.
 
 use postgres::Client;
 

@@ -2,7 +2,7 @@
 //! its own transaction, so a database is always at exactly one version. Append new migrations, never edit
 //! an applied one.
 //!
-//! Tables (see README.md, "Data stored"):
+//! Tables (see docs/events-and-schema.md, "Data stored"):
 //! - `runs`: one row per start of `iobox run` (start and end time, iobox version).
 //! - `cameras`: camera names from the config; ids are stable across runs.
 //! - `frame_log`: one row per processed frame: camera, time, faces blurred, frames dropped so far.
