@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, phc::PasswordHash};
+use argon2::password_hash::PasswordHasher;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -104,37 +104,18 @@ pub fn valid_name(name: &str) -> Result<(), Error> {
 }
 
 /// An argon2id PHC string for `password` with a random salt.
+/// The query parameters of the login form.
+pub(crate) const LOGIN_PARAMS: &[super::http::Param] = &[super::http::Param {
+    name: "next",
+    kind: super::http::ParamKind::LocalPath,
+    description: "The page to show after logging in.",
+}];
+
 pub fn hash_password(password: &str) -> Result<String, Error> {
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
         return Err(Error::BadPassword);
     }
     Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::Hash(e.to_string()))
-}
-
-/// Most argon2 memory a stored hash may ask for: 64 MiB (the defaults use 19 MiB).
-const MAX_ARGON2_KIB: u32 = 64 * 1024;
-
-/// Whether `password` matches the PHC string (false for a malformed one or one asking for more than
-/// 64 MiB), computed in `memory`, a buffer the caller keeps between checks (the password threads each
-/// keep one), so that a flood of logins does not allocate and free 19 MiB per guess.
-pub(crate) fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else { return false };
-    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
-    let Ok(params) = argon2::Params::try_from(&hash) else { return false };
-    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm.as_str()) else { return false };
-    let Ok(version) = hash.version.map(argon2::Version::try_from).transpose() else { return false };
-    if params.m_cost() > MAX_ARGON2_KIB {
-        return false;
-    }
-    let blocks = params.block_count();
-    if memory.len() < blocks {
-        memory.resize(blocks, argon2::Block::default());
-    }
-    let mut out = [0u8; 64];
-    let Some(out) = out.get_mut(..expected.as_bytes().len()) else { return false };
-    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
-    argon.hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, &mut memory[..blocks]).is_ok()
-        && argon2::password_hash::phc::Output::new(out).is_ok_and(|o| o == *expected)
 }
 
 /// A hash nobody's password matches, verified against for unknown names so they cost the same time.
@@ -493,7 +474,7 @@ pub(crate) fn next_path(next: &str) -> String {
 
 /// GET /login.
 pub(crate) async fn login_form(State(state): State<AppState>, req: Request) -> Result<Response, Refusal> {
-    let q = super::http::Query::parse(req.uri().query(), super::routes::LOGIN_PARAMS)?;
+    let q = super::http::Query::parse(req.uri().query(), LOGIN_PARAMS)?;
     let next = next_path(q.get("next").unwrap_or("/"));
     let html = pages::login_page(&state, "", &next, None);
     Ok(axum::response::Html(html).into_response())
@@ -603,7 +584,9 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::hasher::verify_password_in;
     use super::*;
+    use argon2::PasswordHash;
 
     #[test]
     fn passwords_hash_and_verify() {

@@ -5,8 +5,35 @@
 
 use std::thread::JoinHandle;
 
+use argon2::{Argon2, PasswordHash};
 use crossbeam::channel::{Sender, TrySendError, bounded};
 use tokio::sync::oneshot;
+
+/// Most argon2 memory a stored hash may ask for: 64 MiB (the defaults use 19 MiB).
+const MAX_ARGON2_KIB: u32 = 64 * 1024;
+
+/// Whether `password` matches the PHC string (false for a malformed one or one asking for more than
+/// 64 MiB), computed in `memory`, a buffer the caller keeps between checks (the password threads each
+/// keep one), so that a flood of logins does not allocate and free 19 MiB per guess.
+pub(crate) fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
+    let Ok(params) = argon2::Params::try_from(&hash) else { return false };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm.as_str()) else { return false };
+    let Ok(version) = hash.version.map(argon2::Version::try_from).transpose() else { return false };
+    if params.m_cost() > MAX_ARGON2_KIB {
+        return false;
+    }
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.as_bytes().len()) else { return false };
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    argon.hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, &mut memory[..blocks]).is_ok()
+        && argon2::password_hash::phc::Output::new(out).is_ok_and(|o| o == *expected)
+}
 
 /// How many checks run at once.
 pub(crate) const THREADS: usize = 2;
@@ -47,7 +74,7 @@ impl Hasher {
                 // One argon2 buffer per thread, kept: memory stays at THREADS x 19 MiB however many logins.
                 let mut memory = Vec::new();
                 for job in rx.iter() {
-                    let ok = super::auth::verify_password_in(&job.password, &job.phc, &mut memory);
+                    let ok = verify_password_in(&job.password, &job.phc, &mut memory);
                     let _ = job.reply.send(ok);
                 }
             })?);
@@ -100,7 +127,10 @@ mod tests {
     #[test]
     fn checks_run_on_the_pool_and_a_full_queue_answers_busy_at_once() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let phc = super::super::auth::hash_password("correct horse").unwrap();
+        let phc = {
+            use argon2::PasswordHasher;
+            Argon2::default().hash_password(b"correct horse").unwrap().to_string()
+        };
         let h = Hasher::start().unwrap();
         rt.block_on(async {
             assert!(h.verify("correct horse".into(), phc.clone()).await.unwrap());

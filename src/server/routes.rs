@@ -68,13 +68,10 @@ pub(crate) const CAMERA: Param = Param {
 };
 pub(crate) const TOP: Param =
     Param { name: "top", kind: ParamKind::Int(1, 100), description: "How many journeys, 1 to 100. Default 10." };
-pub(crate) const NEXT: Param =
-    Param { name: "next", kind: ParamKind::LocalPath, description: "The page to show after logging in." };
 
 pub(crate) const RANGE_PARAMS: &[Param] = &[FROM, TO];
 pub(crate) const HEAT_PARAMS: &[Param] = &[FROM, TO, KIND, CAMERA];
 pub(crate) const JOURNEY_PARAMS: &[Param] = &[FROM, TO, TOP];
-pub(crate) const LOGIN_PARAMS: &[Param] = &[NEXT];
 
 macro_rules! route {
     ($method:literal $path:literal, $access:ident, $answer:ident, $params:expr, $summary:literal, $handler:expr) => {
@@ -106,7 +103,7 @@ pub(crate) static ROUTES: &[Route] = &[
         "Each camera's anonymized preview; for integrators, its calibration error", get(pages::cameras)),
     route!("get" "/cameras/{camera}/calibration", Integrator, Html, &[],
         "A camera's calibration overlay, reprojection error and point table", get(pages::calibration)),
-    route!("get" "/login", Public, Html, LOGIN_PARAMS, "The login form", get(auth::login_form)),
+    route!("get" "/login", Public, Html, auth::LOGIN_PARAMS, "The login form", get(auth::login_form)),
     route!("post" "/login", Public, Redirect, &[],
         "Log in (form fields name, password, next); sets the session cookie and redirects (303)", post(auth::login)),
     route!("post" "/logout", Staff, Redirect, &[], "Log out: ends the session, clears the cookie", post(auth::logout)),
