@@ -58,4 +58,5 @@ pub mod store;
 #[cfg(feature = "raw-pixels")]
 pub mod testing;
 pub mod track;
+pub mod when;
 pub mod worker;

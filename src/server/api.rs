@@ -55,7 +55,7 @@ impl Range {
 }
 
 fn today_ms(now: i64) -> i64 {
-    crate::jobs::report::parse_time("today", now).unwrap_or(now - DAY_MS)
+    crate::when::parse_time("today", now).unwrap_or(now - DAY_MS)
 }
 
 // ---- overview --------------------------------------------------------------------------------------------

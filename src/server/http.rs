@@ -197,7 +197,7 @@ impl Query {
     /// The period of `from` and `to`: times as `iobox report` reads them; without `from`, `default_from`;
     /// without `to`, open-ended; snapped outward to whole buckets as reports are.
     pub fn period(&self, now_ms: i64, default_from: i64) -> Result<Period, Refusal> {
-        let asked = crate::jobs::report::period(self.get("from"), self.get("to"), now_ms, default_from)
+        let asked = crate::when::period(self.get("from"), self.get("to"), now_ms, default_from)
             .map_err(|e| Refusal::bad_request(format!("from/to: {e}")))?;
         let s = crate::buckets::snap(asked.from_ms, asked.to_ms, now_ms);
         Ok(Period { from_ms: s.from_ms, to_ms: s.to_ms })
